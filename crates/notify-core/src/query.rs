@@ -1,0 +1,400 @@
+//! The read side: what users ask a store, and the answers, identical for every backend.
+
+use serde::{Deserialize, Serialize};
+
+use crate::command::ContentReference;
+use crate::{Action, ContentKind, Digest, ReferenceKind, RepositoryName, StorageError, Tag, Timestamp};
+
+/// The default number of items per page.
+pub const DEFAULT_PAGE_SIZE: u32 = 100;
+/// The largest page a store returns.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+
+/// An opaque position in a list: pass a page's `next` back to get the following page. Cursors
+/// hold the sort key of the last item returned, so pages stay stable while new events arrive,
+/// and every backend reads every other backend's cursors.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Cursor(String);
+
+impl Cursor {
+    /// Encodes a sort key.
+    pub fn from_key(key: &[String]) -> Self {
+        let json = serde_json::to_vec(key).unwrap_or_default();
+        let mut s = String::with_capacity(json.len() * 2);
+        for b in json {
+            s.push_str(&format!("{b:02x}"));
+        }
+        Cursor(s)
+    }
+
+    /// Decodes the sort key; `len` is how many parts the list's key has.
+    pub fn to_key(&self, len: usize) -> Result<Vec<String>, StorageError> {
+        let bad = || StorageError::InvalidCursor(self.0.chars().take(64).collect());
+        let s = self.0.as_bytes();
+        if s.len() % 2 != 0 || s.len() > 8192 {
+            return Err(bad());
+        }
+        let bytes = s
+            .chunks(2)
+            .map(|c| std::str::from_utf8(c).ok().and_then(|h| u8::from_str_radix(h, 16).ok()))
+            .collect::<Option<Vec<u8>>>()
+            .ok_or_else(bad)?;
+        let key: Vec<String> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+        if key.len() == len { Ok(key) } else { Err(bad()) }
+    }
+
+    /// The cursor as text, for URLs.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A cursor from text received from a client; checked when used.
+    pub fn new(text: impl Into<String>) -> Self {
+        Cursor(text.into())
+    }
+}
+
+/// Which page of a list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageRequest {
+    /// Start after this position; `None` for the first page.
+    pub after: Option<Cursor>,
+    /// Items per page, clamped to `1..=`[`MAX_PAGE_SIZE`].
+    pub limit: u32,
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        PageRequest { after: None, limit: DEFAULT_PAGE_SIZE }
+    }
+}
+
+impl PageRequest {
+    /// The first page of `limit` items.
+    pub fn first(limit: u32) -> Self {
+        PageRequest { after: None, limit }
+    }
+
+    /// The limit, clamped.
+    pub fn effective_limit(&self) -> usize {
+        self.limit.clamp(1, MAX_PAGE_SIZE) as usize
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page<T> {
+    /// The items, in the list's order.
+    pub items: Vec<T>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<Cursor>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from up to `limit + 1` sorted items: the extra one only tells that more
+    /// exist. `key` gives an item's sort key.
+    pub fn from_overfetch(mut items: Vec<T>, limit: usize, key: impl Fn(&T) -> Vec<String>) -> Self {
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|last| Cursor::from_key(&key(last)))
+        } else {
+            None
+        };
+        Page { items, next }
+    }
+}
+
+/// Who removed something, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tombstone {
+    /// When.
+    pub at: Timestamp,
+    /// The deleting event.
+    pub event_id: String,
+    /// Who.
+    pub actor: Option<String>,
+}
+
+/// How to match repository names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "match", content = "text", rename_all = "snake_case")]
+pub enum NameMatch {
+    /// Names starting with the text.
+    Prefix(String),
+    /// Names containing the text.
+    Substring(String),
+}
+
+impl NameMatch {
+    /// Whether `name` matches (case-insensitively; names are lowercase by grammar).
+    pub fn matches(&self, name: &str) -> bool {
+        match self {
+            NameMatch::Prefix(p) => name.starts_with(&p.to_ascii_lowercase()),
+            NameMatch::Substring(s) => name.contains(&s.to_ascii_lowercase()),
+        }
+    }
+}
+
+/// List repositories, ordered by registry then name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepositoryQuery {
+    /// Only this registry.
+    pub registry: Option<String>,
+    /// Only matching names.
+    pub name: Option<NameMatch>,
+    /// Which page. Cursor key: `[registry, repository]`.
+    pub page: PageRequest,
+}
+
+/// A repository with its headline figures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepositorySummary {
+    /// Registry.
+    pub registry: String,
+    /// Repository.
+    pub repository: RepositoryName,
+    /// Live tags.
+    pub tag_count: u64,
+    /// Counted manifest pushes.
+    pub push_count: u64,
+    /// Counted pulls.
+    pub pull_count: u64,
+    /// Last counted push.
+    pub last_push: Option<Timestamp>,
+    /// Last counted pull.
+    pub last_pull: Option<Timestamp>,
+    /// Set when the repository was deleted and nothing was pushed to it since.
+    pub deleted: Option<Tombstone>,
+}
+
+/// A live tag of a repository, ordered by tag name. Cursor key: `[tag]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagSummary {
+    /// The tag.
+    pub tag: Tag,
+    /// What it points at.
+    pub digest: Digest,
+    /// Kind of the content it points at, as known.
+    pub kind: ContentKind,
+    /// Media type of that content, as known.
+    pub media_type: Option<String>,
+    /// When it was set to `digest`.
+    pub pushed_at: Timestamp,
+    /// Who set it.
+    pub pushed_by: Option<String>,
+    /// Counted pushes to this tag, over its whole life.
+    pub push_count: u64,
+    /// Counted pulls by this tag, over its whole life.
+    pub pull_count: u64,
+    /// Last counted pull by this tag.
+    pub last_pulled: Option<Timestamp>,
+}
+
+/// One change of a tag, newest first. Cursor key: `[unix micros, event id]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagHistoryEntry {
+    /// When.
+    pub at: Timestamp,
+    /// The event that changed it.
+    pub event_id: String,
+    /// Who.
+    pub actor: Option<String>,
+    /// What the tag pointed at from then on; `None`: it was deleted.
+    pub digest: Option<Digest>,
+    /// What it pointed at just before (`None`: nothing, or deleted).
+    pub previous: Option<Digest>,
+}
+
+/// Where a digest lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestLocation {
+    /// Registry.
+    pub registry: String,
+    /// Repository.
+    pub repository: RepositoryName,
+    /// Whether the repository holds it now.
+    pub live: bool,
+    /// First push, mount or pull seen there.
+    pub first_seen: Option<Timestamp>,
+    /// The delete that removed it, when not live.
+    pub deleted: Option<Tombstone>,
+    /// Live tags there pointing at it, sorted.
+    pub tags: Vec<Tag>,
+    /// Counted pulls of it there.
+    pub pull_count: u64,
+    /// Last counted pull there.
+    pub last_pulled: Option<Timestamp>,
+}
+
+/// A manifest that references a digest.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Referrer {
+    /// The referencing manifest.
+    pub digest: Digest,
+    /// How it references.
+    pub kind: ReferenceKind,
+}
+
+/// Everything known about one digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestInfo {
+    /// The digest.
+    pub digest: Digest,
+    /// Manifest, index, blob, or unknown (seen only in a delete).
+    pub kind: ContentKind,
+    /// Media type.
+    pub media_type: Option<String>,
+    /// Size in bytes.
+    pub size: Option<u64>,
+    /// Artifact type.
+    pub artifact_type: Option<String>,
+    /// First seen anywhere.
+    pub first_seen: Option<Timestamp>,
+    /// Repositories, ordered by registry then name.
+    pub repositories: Vec<DigestLocation>,
+    /// What it references, ordered by digest then kind.
+    pub references: Vec<ContentReference>,
+    /// What references it, ordered by digest then kind.
+    pub referenced_by: Vec<Referrer>,
+}
+
+/// Filters of the event log; all given ones must match. Ordered newest first. Cursor key:
+/// `[unix micros, event id]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventQuery {
+    /// Registry.
+    pub registry: Option<String>,
+    /// Repository.
+    pub repository: Option<RepositoryName>,
+    /// Tag.
+    pub tag: Option<Tag>,
+    /// Digest.
+    pub digest: Option<Digest>,
+    /// Action.
+    pub action: Option<Action>,
+    /// Actor name.
+    pub actor: Option<String>,
+    /// Client IP address.
+    pub client_ip: Option<String>,
+    /// At or after.
+    pub since: Option<Timestamp>,
+    /// Before.
+    pub until: Option<Timestamp>,
+    /// Which page.
+    pub page: PageRequest,
+}
+
+impl EventQuery {
+    /// Whether a log entry passes the filters (not the page).
+    pub fn matches(&self, e: &crate::LogEntry) -> bool {
+        fn eq<T: PartialEq>(want: &Option<T>, have: Option<&T>) -> bool {
+            want.as_ref().is_none_or(|w| have == Some(w))
+        }
+        eq(&self.registry, Some(&e.registry))
+            && eq(&self.repository, Some(&e.repository))
+            && eq(&self.tag, e.tag.as_ref())
+            && eq(&self.digest, e.digest.as_ref())
+            && eq(&self.action, Some(&e.action))
+            && eq(&self.actor, e.actor.as_ref())
+            && eq(&self.client_ip, e.client_ip.as_ref())
+            && self.since.is_none_or(|s| e.timestamp >= s)
+            && self.until.is_none_or(|u| e.timestamp < u)
+    }
+}
+
+/// Statistics of one repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepositoryStats {
+    /// Registry.
+    pub registry: String,
+    /// Repository.
+    pub repository: RepositoryName,
+    /// Live tags.
+    pub tag_count: u64,
+    /// Digests the repository holds now (manifests and blobs).
+    pub live_digests: u64,
+    /// Counted manifest pushes.
+    pub push_count: u64,
+    /// Counted pulls.
+    pub pull_count: u64,
+    /// First counted push.
+    pub first_push: Option<Timestamp>,
+    /// Last counted push.
+    pub last_push: Option<Timestamp>,
+    /// First counted pull.
+    pub first_pull: Option<Timestamp>,
+    /// Last counted pull.
+    pub last_pull: Option<Timestamp>,
+    /// Distinct named actors of counted pushes, sorted.
+    pub pushers: Vec<String>,
+    /// Distinct named actors of counted pulls, sorted.
+    pub pullers: Vec<String>,
+    /// Set when the repository was deleted and nothing was pushed to it since.
+    pub deleted: Option<Tombstone>,
+}
+
+/// The migration inventory: every live tag, ordered by registry, repository, tag. Cursor key:
+/// `[registry, repository, tag]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryQuery {
+    /// Only this registry.
+    pub registry: Option<String>,
+    /// Which page.
+    pub page: PageRequest,
+}
+
+/// One live `registry/repository:tag@digest`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryItem {
+    /// Registry.
+    pub registry: String,
+    /// Repository.
+    pub repository: RepositoryName,
+    /// Tag.
+    pub tag: Tag,
+    /// Digest the tag points at.
+    pub digest: Digest,
+    /// Media type of that content, as known.
+    pub media_type: Option<String>,
+}
+
+/// An event the model cannot hold, kept verbatim with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuarantineRecord {
+    /// Dedup key: `id:<event id>` when the event has one, else `sha256:<hash of raw>`.
+    pub key: String,
+    /// The registry the request came for, when known.
+    pub registry: Option<String>,
+    /// When the server received it (the server's clock; events may have no valid time).
+    pub received_at: Timestamp,
+    /// Why it was quarantined.
+    pub reason: String,
+    /// The event's JSON text exactly as received.
+    pub raw: String,
+}
+
+impl QuarantineRecord {
+    /// Builds a record, deriving the dedup key from the event id or the raw text.
+    pub fn new(
+        event_id: Option<&str>,
+        raw: String,
+        reason: String,
+        registry: Option<String>,
+        received_at: Timestamp,
+    ) -> Self {
+        use sha2::{Digest as _, Sha256};
+        let key = match event_id {
+            Some(id) if !id.is_empty() => format!("id:{id}"),
+            _ => {
+                let hash = Sha256::digest(raw.as_bytes());
+                let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+                format!("sha256:{hex}")
+            }
+        };
+        QuarantineRecord { key, registry, received_at, reason, raw }
+    }
+}
+
+/// The quarantine, newest first. Cursor key: `[unix micros, key]`.
+pub type QuarantineQuery = PageRequest;

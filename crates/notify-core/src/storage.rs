@@ -1,0 +1,136 @@
+//! The `Storage` trait every backend implements, and its one error type.
+
+use async_trait::async_trait;
+
+use crate::command::{Plan, RepoRef};
+use crate::query::{
+    DigestInfo, EventQuery, InventoryItem, InventoryQuery, Page, QuarantineQuery, QuarantineRecord,
+    RepositoryQuery, RepositoryStats, RepositorySummary, TagHistoryEntry, TagSummary,
+};
+use crate::{Digest, LogEntry, PageRequest, Tag};
+
+/// What applying a plan (or quarantining a record) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplyOutcome {
+    /// Stored now.
+    Applied,
+    /// Already stored: nothing changed.
+    Duplicate,
+}
+
+type Source = Box<dyn std::error::Error + Send + Sync>;
+
+/// Everything a store can fail with. [`StorageError::is_transient`] tells the server whether
+/// to answer 5xx (the registry retries) or to quarantine.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The store cannot be reached or is overloaded now (connection refused, timeouts,
+    /// serialization failures, deadlocks): retry later; nothing was written.
+    #[error("storage unavailable: {message}")]
+    Unavailable {
+        /// What happened.
+        message: String,
+        /// The driver's error.
+        #[source]
+        source: Option<Source>,
+    },
+    /// The store refused this data for good (a value out of its range, say); retrying the same
+    /// data fails again, so the event is quarantined.
+    #[error("storage rejected the data: {message}")]
+    Rejected {
+        /// Why.
+        message: String,
+        /// The driver's error.
+        #[source]
+        source: Option<Source>,
+    },
+    /// A cursor that no list of this store produced.
+    #[error("invalid cursor {0:?}")]
+    InvalidCursor(String),
+    /// A query the store cannot answer as asked.
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
+    /// The store's own state or schema is not what this version expects.
+    #[error("storage error: {message}")]
+    Internal {
+        /// What happened.
+        message: String,
+        /// The driver's error.
+        #[source]
+        source: Option<Source>,
+    },
+}
+
+impl StorageError {
+    /// Whether retrying the same call later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StorageError::Unavailable { .. })
+    }
+
+    /// A transient failure with its cause.
+    pub fn unavailable(message: impl Into<String>, source: impl Into<Source>) -> Self {
+        StorageError::Unavailable { message: message.into(), source: Some(source.into()) }
+    }
+
+    /// A permanent refusal of the data, with its cause.
+    pub fn rejected(message: impl Into<String>, source: impl Into<Source>) -> Self {
+        StorageError::Rejected { message: message.into(), source: Some(source.into()) }
+    }
+
+    /// A fault of the store itself, with its cause.
+    pub fn internal(message: impl Into<String>, source: impl Into<Source>) -> Self {
+        StorageError::Internal { message: message.into(), source: Some(source.into()) }
+    }
+}
+
+/// A store of registry events and of the projection they build.
+///
+/// Writes: [`Storage::apply`] stores one event's [`Plan`] atomically: the log entry and every
+/// command, or nothing. The log entry's id is the dedup gate: a second apply of the same id
+/// returns [`ApplyOutcome::Duplicate`] and changes nothing, even when two processes race.
+/// Applying a set of plans in any order yields the same answers (see [`crate::command`]).
+///
+/// Reads: every answer is defined by [`crate::MemoryStore`], the reference implementation, and
+/// pinned by the conformance suite in `notify_core::testkit`.
+#[async_trait]
+pub trait Storage: Send + Sync {
+    /// Stores one event's plan atomically and idempotently.
+    async fn apply(&self, plan: &Plan) -> Result<ApplyOutcome, StorageError>;
+
+    /// Keeps an event that cannot be modelled, deduplicated by its key.
+    async fn quarantine(&self, record: &QuarantineRecord) -> Result<ApplyOutcome, StorageError>;
+
+    /// Succeeds when the store can take writes now.
+    async fn ping(&self) -> Result<(), StorageError>;
+
+    /// Repositories, with search.
+    async fn repositories(&self, query: &RepositoryQuery) -> Result<Page<RepositorySummary>, StorageError>;
+
+    /// The live tags of a repository.
+    async fn tags(&self, repo: &RepoRef, page: &PageRequest) -> Result<Page<TagSummary>, StorageError>;
+
+    /// Every change of one tag, newest first.
+    async fn tag_history(
+        &self,
+        repo: &RepoRef,
+        tag: &Tag,
+        page: &PageRequest,
+    ) -> Result<Page<TagHistoryEntry>, StorageError>;
+
+    /// Everything known about a digest; `None` if no event ever named it.
+    async fn digest(&self, digest: &Digest) -> Result<Option<DigestInfo>, StorageError>;
+
+    /// The event log, filtered, newest first. `raw` is returned as JSON equal to what was
+    /// received (a store may normalise whitespace and key order).
+    async fn events(&self, query: &EventQuery) -> Result<Page<LogEntry>, StorageError>;
+
+    /// Statistics of a repository; `None` if no event ever named it.
+    async fn repository_stats(&self, repo: &RepoRef) -> Result<Option<RepositoryStats>, StorageError>;
+
+    /// Every live tag, for migration.
+    async fn inventory(&self, query: &InventoryQuery) -> Result<Page<InventoryItem>, StorageError>;
+
+    /// Quarantined events, newest first.
+    async fn quarantined(&self, page: &QuarantineQuery) -> Result<Page<QuarantineRecord>, StorageError>;
+}

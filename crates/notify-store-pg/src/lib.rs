@@ -1,0 +1,1 @@
+//! PostgreSQL backend of the `notify_core::Storage` trait (being built; see the open issues).
