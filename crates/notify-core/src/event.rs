@@ -286,6 +286,73 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
+/// Bounds on free-text fields. Registries send short values; anything longer is hostile or
+/// broken, and would not fit the indexes of a database backend.
+const LIMITS: &[(&str, usize)] = &[
+    ("id", 256),
+    ("target.mediaType", 255),
+    ("target.url", 4096),
+    ("target.artifactType", 255),
+    ("request.id", 256),
+    ("request.addr", 256),
+    ("request.host", 255),
+    ("request.method", 16),
+    ("request.useragent", 1024),
+    ("actor.name", 256),
+    ("source.addr", 256),
+    ("source.instanceID", 256),
+];
+
+/// Sizes are Go `int64`s in the registry; larger values cannot come from one.
+const MAX_SIZE: u64 = i64::MAX as u64;
+
+impl Event {
+    /// Checks what serde cannot: field lengths, sizes within `int64`, a non-empty id.
+    /// Returns the JSON path of the first offending field and what is wrong with it.
+    pub(crate) fn validate(&self) -> Result<(), (String, String)> {
+        let t = &self.target;
+        let values: [Option<&str>; 12] = [
+            Some(&self.id),
+            t.media_type.as_deref(),
+            t.url.as_deref(),
+            t.artifact_type.as_deref(),
+            Some(&self.request.id),
+            Some(&self.request.addr),
+            Some(&self.request.host),
+            Some(&self.request.method),
+            Some(&self.request.user_agent),
+            self.actor.name.as_deref(),
+            Some(&self.source.addr),
+            Some(&self.source.instance_id),
+        ];
+        for ((path, max), value) in LIMITS.iter().zip(values) {
+            if let Some(v) = value {
+                if v.len() > *max {
+                    return Err((
+                        path.to_string(),
+                        format!("{} bytes, more than the {max} allowed", v.len()),
+                    ));
+                }
+            }
+        }
+        if self.id.is_empty() {
+            return Err(("id".into(), "the event id is empty".into()));
+        }
+        let sizes = [("target.size", t.size), ("target.length", t.length)];
+        let refs = t.references.iter().enumerate().map(|(i, d)| (i, Some(d.size)));
+        for (path, size) in sizes
+            .into_iter()
+            .map(|(p, s)| (p.to_string(), s))
+            .chain(refs.map(|(i, s)| (format!("target.references[{i}].size"), s)))
+        {
+            if size.is_some_and(|s| s > MAX_SIZE) {
+                return Err((path, "size is larger than a registry can store (int64)".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Target {
     /// The size, from `size` or the deprecated `length`.
     pub fn content_size(&self) -> Option<u64> {

@@ -122,10 +122,23 @@ pub fn parse_event(index: usize, raw: &str) -> Result<Event, EventError> {
             raw: raw.to_owned(),
         });
     }
+    let fail = |path: &str, message: String| EventError {
+        index,
+        id: event_id_of(raw),
+        path: path.to_owned(),
+        message,
+        raw: raw.to_owned(),
+    };
+    // PostgreSQL's text and jsonb cannot hold U+0000, so no backend stores it in an event;
+    // the raw text, where it stays escaped, is kept in quarantine instead.
+    if raw.contains("\\u0000") {
+        return Err(fail(".", "a string contains U+0000 (NUL), which is not stored".to_owned()));
+    }
     let mut de = serde_json::Deserializer::from_str(raw);
     match serde_path_to_error::deserialize::<_, Event>(&mut de) {
         Ok(mut event) => {
             event.target.normalise();
+            event.validate().map_err(|(path, message)| fail(&path, message))?;
             event.raw = raw.to_owned();
             Ok(event)
         }
@@ -204,6 +217,23 @@ mod tests {
         assert!(bad.raw.contains("\"big\""));
         let not_object = parsed.events[2].as_ref().unwrap_err();
         assert_eq!((not_object.index, not_object.id.as_deref(), not_object.path.as_str()), (2, None, "."));
+    }
+
+    #[test]
+    fn nul_characters_oversized_fields_and_sizes_beyond_int64_are_explained() {
+        let ev = |target: &str, actor: &str| {
+            format!(
+                r#"{{"id":"x","timestamp":"2026-01-01T00:00:00Z","action":"push","target":{target},"actor":{actor}}}"#
+            )
+        };
+        let nul = parse_event(0, &ev(r#"{"repository":"a"}"#, r#"{"name":"a\u0000b"}"#)).unwrap_err();
+        assert!(nul.message.contains("NUL"), "{nul}");
+        let long = format!(r#"{{"name":"{}"}}"#, "a".repeat(257));
+        let long = parse_event(0, &ev(r#"{"repository":"a"}"#, &long)).unwrap_err();
+        assert_eq!(long.path, "actor.name");
+        let huge = parse_event(0, &ev(r#"{"repository":"a","size":9223372036854775808}"#, "{}")).unwrap_err();
+        assert_eq!(huge.path, "target.size");
+        assert!(parse_event(0, &ev(r#"{"repository":"a","size":9223372036854775807}"#, "{}")).is_ok());
     }
 
     #[test]
