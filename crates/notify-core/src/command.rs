@@ -108,7 +108,8 @@ pub struct Content {
     pub size: Option<u64>,
     /// The artifact type. Merge: the greatest.
     pub artifact_type: Option<String>,
-    /// What a manifest references. Merge: union.
+    /// What a manifest references. Merge: union keyed by (digest, kind); the declared media type
+    /// and size of one reference merge to the greatest.
     pub references: Vec<ContentReference>,
     /// When the event happened. Merge: the earliest is `first_seen`.
     pub seen: Timestamp,

@@ -359,9 +359,10 @@ impl Target {
         self.size.or(self.length)
     }
 
-    /// Brings the 3.x shape to the 2.x one: a descriptor without a digest has no size.
+    /// Brings the 3.x shape to the 2.x one: 3.x writes `size: 0` on deletes, where 2.x writes
+    /// nothing; a descriptor without digest or media type has no size.
     pub(crate) fn normalise(&mut self) {
-        if self.digest.is_none() {
+        if self.digest.is_none() || self.media_type.is_none() {
             if self.size == Some(0) {
                 self.size = None;
             }

@@ -15,8 +15,8 @@ use crate::query::{
     TagSummary, Tombstone,
 };
 use crate::{
-    ApplyOutcome, Command, ContentKind, Digest, LogEntry, PageRequest, RepositoryName, Storage, StorageError,
-    Tag, Timestamp,
+    ApplyOutcome, Command, ContentKind, Digest, LogEntry, PageRequest, ReferenceKind, RepositoryName,
+    Storage, StorageError, Tag, Timestamp,
 };
 
 /// The reference [`Storage`]: complete, in memory, obviously right.
@@ -46,7 +46,9 @@ struct ContentState {
     media_type: Option<String>,
     size: Option<u64>,
     artifact_type: Option<String>,
-    references: BTreeSet<ContentReference>,
+    /// By (digest, kind); a manifest names each reference once, but two events may disagree on
+    /// the declared media type or size, which then merge to the greatest.
+    references: BTreeMap<(Digest, ReferenceKind), (Option<String>, u64)>,
     first_seen: Timestamp,
 }
 
@@ -175,7 +177,7 @@ impl State {
             media_type: None,
             size: None,
             artifact_type: None,
-            references: BTreeSet::new(),
+            references: BTreeMap::new(),
             first_seen: c.seen,
         });
         if (c.kind, &c.media_type) > (state.kind, &state.media_type) {
@@ -184,7 +186,11 @@ impl State {
         }
         state.size = state.size.max(c.size);
         state.artifact_type = state.artifact_type.clone().max(c.artifact_type.clone());
-        state.references.extend(c.references.iter().cloned());
+        for r in &c.references {
+            let slot = state.references.entry((r.digest.clone(), r.kind)).or_insert((None, 0));
+            slot.0 = slot.0.clone().max(r.media_type.clone());
+            slot.1 = slot.1.max(r.size);
+        }
         state.first_seen = state.first_seen.min(c.seen);
     }
 
@@ -314,6 +320,15 @@ fn after_asc(have: &[&str], cursor: &[String]) -> bool {
     have.iter().copied().cmp(cursor.iter().map(String::as_str)) == std::cmp::Ordering::Greater
 }
 
+/// Checks a cursor of a `(micros, id)` list up front, so that a malformed one is refused even
+/// when the list has no item to compare it with.
+fn check_time_cursor(page: &PageRequest) -> Result<(), StorageError> {
+    if let Some(cursor) = &page.after {
+        parse_micros(&cursor.to_key(2)?[0], cursor.as_str())?;
+    }
+    Ok(())
+}
+
 /// Descending `(micros, id)` keys: is `(t, id)` strictly after `cursor`?
 fn after_desc_time(t: Timestamp, id: &str, cursor: &[String], raw: &str) -> Result<bool, StorageError> {
     let c = (parse_micros(&cursor[0], raw)?, cursor[1].as_str());
@@ -401,6 +416,7 @@ impl Storage for MemoryStore {
         tag: &Tag,
         page: &PageRequest,
     ) -> Result<Page<TagHistoryEntry>, StorageError> {
+        check_time_cursor(page)?;
         let state = self.lock();
         let Some(t) = state.tags.get(&(key(repo), tag.clone())) else {
             return Ok(Page { items: Vec::new(), next: None });
@@ -458,9 +474,9 @@ impl Storage for MemoryStore {
             .iter()
             .flat_map(|(parent, c)| {
                 c.references
-                    .iter()
-                    .filter(|r| &r.digest == digest)
-                    .map(|r| Referrer { digest: parent.clone(), kind: r.kind })
+                    .keys()
+                    .filter(|(d, _)| d == digest)
+                    .map(|(_, kind)| Referrer { digest: parent.clone(), kind: *kind })
             })
             .collect();
         Ok(Some(DigestInfo {
@@ -471,12 +487,25 @@ impl Storage for MemoryStore {
             artifact_type: content.and_then(|c| c.artifact_type.clone()),
             first_seen: content.map(|c| c.first_seen),
             repositories,
-            references: content.map(|c| c.references.iter().cloned().collect()).unwrap_or_default(),
+            references: content
+                .map(|c| {
+                    c.references
+                        .iter()
+                        .map(|((d, kind), (media_type, size))| ContentReference {
+                            digest: d.clone(),
+                            kind: *kind,
+                            media_type: media_type.clone(),
+                            size: *size,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
             referenced_by: referenced_by.into_iter().collect(),
         }))
     }
 
     async fn events(&self, query: &EventQuery) -> Result<Page<LogEntry>, StorageError> {
+        check_time_cursor(&query.page)?;
         let state = self.lock();
         let mut matching: Vec<&LogEntry> = state.log.values().filter(|e| query.matches(e)).collect();
         matching.sort_by(|a, b| (b.timestamp, &b.id).cmp(&(a.timestamp, &a.id)));
@@ -537,6 +566,7 @@ impl Storage for MemoryStore {
     }
 
     async fn quarantined(&self, page: &QuarantineQuery) -> Result<Page<QuarantineRecord>, StorageError> {
+        check_time_cursor(page)?;
         let state = self.lock();
         let mut records: Vec<&QuarantineRecord> = state.quarantine.values().collect();
         records.sort_by(|a, b| (b.received_at, &b.key).cmp(&(a.received_at, &a.key)));

@@ -131,7 +131,7 @@ pub fn parse_event(index: usize, raw: &str) -> Result<Event, EventError> {
     };
     // PostgreSQL's text and jsonb cannot hold U+0000, so no backend stores it in an event;
     // the raw text, where it stays escaped, is kept in quarantine instead.
-    if raw.contains("\\u0000") {
+    if has_escaped_nul(raw) {
         return Err(fail(".", "a string contains U+0000 (NUL), which is not stored".to_owned()));
     }
     let mut de = serde_json::Deserializer::from_str(raw);
@@ -154,6 +154,14 @@ pub fn parse_event(index: usize, raw: &str) -> Result<Event, EventError> {
             })
         }
     }
+}
+
+/// Whether JSON text holds the escape `\u0000`: a `\u0000` preceded by an even number of
+/// backslashes (an odd number means the backslash itself is escaped: literal text).
+fn has_escaped_nul(raw: &str) -> bool {
+    let b = raw.as_bytes();
+    raw.match_indices("\\u0000")
+        .any(|(i, _)| b[..i].iter().rev().take_while(|&&c| c == b'\\').count() % 2 == 0)
 }
 
 /// The `id` of an event object that failed to parse, if it has a string one.
@@ -228,6 +236,10 @@ mod tests {
         };
         let nul = parse_event(0, &ev(r#"{"repository":"a"}"#, r#"{"name":"a\u0000b"}"#)).unwrap_err();
         assert!(nul.message.contains("NUL"), "{nul}");
+        let literal = parse_event(0, &ev(r#"{"repository":"a"}"#, r#"{"name":"a\\u0000b"}"#)).unwrap();
+        assert_eq!(literal.actor.name.as_deref(), Some("a\\u0000b"));
+        let after_escaped_backslash = ev(r#"{"repository":"a"}"#, r#"{"name":"a\\\u0000b"}"#);
+        assert!(parse_event(0, &after_escaped_backslash).is_err());
         let long = format!(r#"{{"name":"{}"}}"#, "a".repeat(257));
         let long = parse_event(0, &ev(r#"{"repository":"a"}"#, &long)).unwrap_err();
         assert_eq!(long.path, "actor.name");

@@ -164,7 +164,8 @@ pub struct RepositorySummary {
     pub last_push: Option<Timestamp>,
     /// Last counted pull.
     pub last_pull: Option<Timestamp>,
-    /// Set when the repository was deleted and nothing was pushed to it since.
+    /// Set when the repository was deleted and nothing (push, mount, pull, tag) was seen in it
+    /// since.
     pub deleted: Option<Tombstone>,
 }
 
@@ -330,7 +331,8 @@ pub struct RepositoryStats {
     pub pushers: Vec<String>,
     /// Distinct named actors of counted pulls, sorted.
     pub pullers: Vec<String>,
-    /// Set when the repository was deleted and nothing was pushed to it since.
+    /// Set when the repository was deleted and nothing (push, mount, pull, tag) was seen in it
+    /// since.
     pub deleted: Option<Tombstone>,
 }
 

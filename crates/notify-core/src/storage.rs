@@ -118,7 +118,8 @@ pub trait Storage: Send + Sync {
         page: &PageRequest,
     ) -> Result<Page<TagHistoryEntry>, StorageError>;
 
-    /// Everything known about a digest; `None` if no event ever named it.
+    /// Everything known about a digest; `None` if no event named it as its target (a digest
+    /// known only as a reference inside a manifest is found through that manifest).
     async fn digest(&self, digest: &Digest) -> Result<Option<DigestInfo>, StorageError>;
 
     /// The event log, filtered, newest first. `raw` is returned as JSON equal to what was

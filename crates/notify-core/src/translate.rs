@@ -2,7 +2,7 @@
 //!
 //! | action | needs | commands |
 //! |---|---|---|
-//! | push | digest | content, link (push); for a manifest: tag set (if tagged), push count |
+//! | push | digest | content, link (push); for a manifest by tag: tag set, push count |
 //! | pull | digest | content, link (pull); pull count if the [`Policy`] counts it |
 //! | mount | digest | content, link (mount, with `fromRepository`) |
 //! | delete | tag | tag delete (2.7+ sends one per tag after a manifest delete; 3.x by name) |
@@ -80,7 +80,9 @@ pub fn translate(event: &Event, policy: &Policy) -> Result<Plan, TranslateError>
                         actor: actor.clone(),
                     });
                 }
-                if counts_client {
+                // A push counts when it is what a user pushed: a manifest by tag. The child
+                // manifests of an index and referrers are pushed by digest as parts of it.
+                if counts_client && t.tag.is_some() {
                     counted = true;
                     commands.push(Command::CountPush(count));
                 }

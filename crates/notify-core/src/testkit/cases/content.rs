@@ -1,0 +1,235 @@
+//! `digest()`: what is known about content, and where it lives.
+
+use serde_json::json;
+
+use super::{digest_info, digest_info_opt, log_of, name, repo, repositories_of, some, stats_of, tombstone};
+use crate::command::ContentReference;
+use crate::media_type::{DOCKER_SCHEMA2, OCI_CONFIG, OCI_MANIFEST};
+use crate::query::{DigestInfo, DigestLocation, EventQuery, Referrer, RepositoryQuery, RepositorySummary};
+use crate::testkit::builder::{DEFAULT_HOST, EventBuilder, OCI_LAYER, apply_all, test_digest, time};
+use crate::{ContentKind, Digest, Policy, ReferenceKind, Storage};
+
+const REPO: &str = "team/app";
+
+/// A digest no event named is unknown (`None`), before and after other events are stored.
+pub async fn an_unknown_digest_is_none(store: &dyn Storage) {
+    let never = test_digest(0xdead);
+    assert_eq!(digest_info_opt(store, &never).await, None, "digest in an empty store");
+    let sha512: Digest = format!("sha512:{}", "ab".repeat(64)).parse().expect("sha512 digest");
+    assert_eq!(digest_info_opt(store, &sha512).await, None, "sha512 digest in an empty store");
+    let events = [EventBuilder::push("p", time(1), REPO).manifest(&test_digest(1), 400).tag("v")];
+    apply_all(store, &events, &Policy::default()).await;
+    assert_eq!(digest_info_opt(store, &never).await, None, "digest no event named");
+    assert_eq!(digest_info_opt(store, &sha512).await, None, "sha512 digest no event named");
+}
+
+/// A delete of a digest never seen before makes the digest known: kind unknown, no media type,
+/// size or first-seen time, one location that is not live, with the delete's tombstone. A push
+/// older than the delete, arriving after it, tells what the content is but does not revive it.
+pub async fn a_digest_seen_only_in_a_delete_is_unknown_and_tombstoned(store: &dyn Storage) {
+    let d = test_digest(7);
+    apply_all(
+        store,
+        &[EventBuilder::delete("del", time(5), REPO).digest(&d).actor("gc")],
+        &Policy::default(),
+    )
+    .await;
+    let location = DigestLocation {
+        registry: DEFAULT_HOST.to_owned(),
+        repository: name(REPO),
+        live: false,
+        first_seen: None,
+        deleted: Some(tombstone(time(5), "del", Some("gc"))),
+        tags: vec![],
+        pull_count: 0,
+        last_pulled: None,
+    };
+    assert_eq!(
+        digest_info(store, d.as_str()).await,
+        DigestInfo {
+            digest: d.clone(),
+            kind: ContentKind::Unknown,
+            media_type: None,
+            size: None,
+            artifact_type: None,
+            first_seen: None,
+            repositories: vec![location.clone()],
+            references: vec![],
+            referenced_by: vec![],
+        },
+        "digest seen only in a delete"
+    );
+    let log = log_of(store, EventQuery { digest: Some(d.clone()), ..EventQuery::default() }).await;
+    assert_eq!(
+        log.iter().map(|e| (e.id.as_str(), e.kind, e.media_type.as_deref())).collect::<Vec<_>>(),
+        vec![("del", ContentKind::Unknown, None)],
+        "events of the digest"
+    );
+    // The repository exists from the delete on, empty.
+    assert_eq!(
+        repositories_of(store, RepositoryQuery::default()).await,
+        vec![RepositorySummary {
+            registry: DEFAULT_HOST.to_owned(),
+            repository: name(REPO),
+            tag_count: 0,
+            push_count: 0,
+            pull_count: 0,
+            last_push: None,
+            last_pull: None,
+            deleted: None,
+        }],
+        "repositories"
+    );
+    assert_eq!(stats_of(store, &repo(DEFAULT_HOST, REPO)).await.live_digests, 0, "live digests");
+
+    apply_all(store, &[EventBuilder::push("late-push", time(3), REPO).blob(&d, 64)], &Policy::default())
+        .await;
+    let info = digest_info(store, d.as_str()).await;
+    assert_eq!(
+        (info.kind, info.media_type.as_deref(), info.size, info.first_seen),
+        (ContentKind::Blob, Some("application/octet-stream"), Some(64), Some(time(3))),
+        "what the late push tells"
+    );
+    assert_eq!(
+        info.repositories,
+        vec![DigestLocation { first_seen: Some(time(3)), ..location }],
+        "the delete still hides the older push"
+    );
+}
+
+/// What events tell about one digest merges the same in any order: the greatest kind (a
+/// manifest by its URL beats a blob push), with it the greatest media type, the greatest size
+/// and artifact type, the union of references keyed by (digest, kind) with their declared
+/// media type and size merged to the greatest, the earliest time seen.
+pub async fn content_facts_merge_to_the_greatest_kind_media_type_and_size(store: &dyn Storage) {
+    let (config, layer, layer2) = (test_digest(0x21), test_digest(0x22), test_digest(0x23));
+    let sbom = "application/vnd.example.sbom.v1+json";
+    let facts = |prefix: &str, d: &Digest| {
+        let id = |n: u32| format!("{prefix}{n}");
+        vec![
+            // No media type, no size: a manifest by its URL only.
+            EventBuilder::pull(&id(1), time(10), REPO)
+                .digest(d)
+                .url(&format!("http://{DEFAULT_HOST}/v2/{REPO}/manifests/{d}")),
+            EventBuilder::push(&id(2), time(11), REPO)
+                .manifest(d, 420)
+                .set(&["target", "artifactType"], json!(sbom))
+                .reference(OCI_CONFIG, &config, 50)
+                .reference(OCI_LAYER, &layer, 100),
+            EventBuilder::push(&id(3), time(12), REPO).blob(d, 420),
+            EventBuilder::pull(&id(4), time(13), REPO)
+                .manifest(d, 420)
+                .media_type(DOCKER_SCHEMA2)
+                // The same layer declared again with another type and size: still one
+                // reference, whose declared facts merge to the greatest.
+                .reference("application/vnd.docker.image.rootfs.diff.tar.gzip", &layer, 150)
+                .reference(OCI_LAYER, &layer2, 200),
+        ]
+    };
+    let (x, y) = (test_digest(0x31), test_digest(0x32));
+    apply_all(store, &facts("x", &x), &Policy::default()).await;
+    let mut reversed = facts("y", &y);
+    reversed.reverse();
+    apply_all(store, &reversed, &Policy::default()).await;
+
+    let expected = |d: &Digest| DigestInfo {
+        digest: d.clone(),
+        kind: ContentKind::Manifest,
+        media_type: some(OCI_MANIFEST),
+        size: Some(420),
+        artifact_type: some(sbom),
+        first_seen: Some(time(10)),
+        repositories: vec![DigestLocation {
+            registry: DEFAULT_HOST.to_owned(),
+            repository: name(REPO),
+            live: true,
+            first_seen: Some(time(10)),
+            deleted: None,
+            tags: vec![],
+            pull_count: 2,
+            last_pulled: Some(time(13)),
+        }],
+        references: vec![
+            ContentReference {
+                digest: config.clone(),
+                kind: ReferenceKind::Config,
+                media_type: some(OCI_CONFIG),
+                size: 50,
+            },
+            ContentReference {
+                digest: layer.clone(),
+                kind: ReferenceKind::Layer,
+                media_type: some(OCI_LAYER),
+                size: 150,
+            },
+            ContentReference {
+                digest: layer2.clone(),
+                kind: ReferenceKind::Layer,
+                media_type: some(OCI_LAYER),
+                size: 200,
+            },
+        ],
+        referenced_by: vec![],
+    };
+    assert_eq!(digest_info(store, x.as_str()).await, expected(&x), "facts merged in arrival order");
+    assert_eq!(digest_info(store, y.as_str()).await, expected(&y), "facts merged in reverse order");
+    // Referrers are listed once the referenced digest is known itself.
+    apply_all(store, &[EventBuilder::push("config", time(1), REPO).blob(&config, 50)], &Policy::default())
+        .await;
+    assert_eq!(
+        digest_info(store, config.as_str()).await.referenced_by,
+        vec![
+            Referrer { digest: x.clone(), kind: ReferenceKind::Config },
+            Referrer { digest: y.clone(), kind: ReferenceKind::Config },
+        ],
+        "referrers of the config"
+    );
+}
+
+/// A link is live when its latest observation (push, mount, pull) is later than its latest
+/// delete, by time then event id, whatever the arrival order.
+pub async fn a_link_observed_after_its_delete_is_live_again(store: &dyn Storage) {
+    let blob = |n: u32| test_digest(0x40 + n);
+    let push =
+        |id: &str, seconds: i64, n: u32| EventBuilder::push(id, time(seconds), REPO).blob(&blob(n), 10);
+    let pull =
+        |id: &str, seconds: i64, n: u32| EventBuilder::pull(id, time(seconds), REPO).blob(&blob(n), 10);
+    let delete = |id: &str, seconds: i64, n: u32| {
+        EventBuilder::delete(id, time(seconds), REPO).digest(&blob(n)).actor("gc")
+    };
+    let events = [
+        // 1: pushed, deleted, pushed again.
+        push("b1-push", 10, 1),
+        delete("b1-delete", 20, 1),
+        push("b1-again", 30, 1),
+        // 2: the delete arrives last; an older pull arrives after it.
+        push("b2-push", 10, 2),
+        push("b2-again", 30, 2),
+        delete("b2-delete", 40, 2),
+        pull("b2-pull", 35, 2),
+        // 3 and 4: observation and delete at the same microsecond; the greater id wins.
+        delete("tie-a", 20, 3),
+        push("tie-b", 20, 3),
+        push("tie-b2", 20, 4),
+        delete("tie-z", 20, 4),
+    ];
+    apply_all(store, &events, &Policy::default()).await;
+
+    let state = async |n: u32| {
+        let location = digest_info(store, blob(n).as_str()).await.repositories.remove(0);
+        (location.live, location.deleted, location.first_seen)
+    };
+    assert_eq!(state(1).await, (true, None, Some(time(10))), "pushed again after its delete");
+    assert_eq!(
+        state(2).await,
+        (false, Some(tombstone(time(40), "b2-delete", Some("gc"))), Some(time(10))),
+        "deleted after its last observation"
+    );
+    assert_eq!(state(3).await, (true, None, Some(time(20))), "observed by a greater id at the delete's time");
+    assert_eq!(
+        state(4).await,
+        (false, Some(tombstone(time(20), "tie-z", Some("gc"))), Some(time(20))),
+        "deleted by a greater id at the observation's time"
+    );
+    assert_eq!(stats_of(store, &repo(DEFAULT_HOST, REPO)).await.live_digests, 2, "live digests");
+}

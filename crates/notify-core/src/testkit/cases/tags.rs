@@ -1,0 +1,289 @@
+//! Tags: moves, deletes, and what content and repository deletes do to them.
+
+use super::{
+    digest_info, history_of, inventory_of, repo, repositories_of, some, stats_of, tag, tags_of, tombstone,
+};
+use crate::media_type::OCI_MANIFEST;
+use crate::query::{RepositoryQuery, TagHistoryEntry, TagSummary};
+use crate::testkit::builder::{DEFAULT_HOST, EventBuilder, apply_all, test_digest, time};
+use crate::{ContentKind, Digest, Policy, Storage, Timestamp};
+
+const REPO: &str = "team/app";
+
+fn set(
+    at: Timestamp,
+    id: &str,
+    actor: Option<&str>,
+    now: &Digest,
+    previous: Option<&Digest>,
+) -> TagHistoryEntry {
+    TagHistoryEntry {
+        at,
+        event_id: id.to_owned(),
+        actor: actor.map(str::to_owned),
+        digest: Some(now.clone()),
+        previous: previous.cloned(),
+    }
+}
+
+fn removed(at: Timestamp, id: &str, actor: Option<&str>, previous: Option<&Digest>) -> TagHistoryEntry {
+    TagHistoryEntry {
+        at,
+        event_id: id.to_owned(),
+        actor: actor.map(str::to_owned),
+        digest: None,
+        previous: previous.cloned(),
+    }
+}
+
+fn summary(
+    t: &str,
+    d: &Digest,
+    pushed_at: Timestamp,
+    pushed_by: Option<&str>,
+    push_count: u64,
+) -> TagSummary {
+    TagSummary {
+        tag: tag(t),
+        digest: d.clone(),
+        kind: ContentKind::Manifest,
+        media_type: some(OCI_MANIFEST),
+        pushed_at,
+        pushed_by: pushed_by.map(str::to_owned),
+        push_count,
+        pull_count: 0,
+        last_pulled: None,
+    }
+}
+
+fn push_tag(id: &str, seconds: i64, repository: &str, d: &Digest, t: &str) -> EventBuilder {
+    EventBuilder::push(id, time(seconds), repository).manifest(d, 400).tag(t)
+}
+
+/// A tag pushed four times to three digests, delivered out of order, lists its history newest
+/// first with the digest it pointed at before each change, and points at the newest; a fifth
+/// push at the same microsecond as the newest wins by its greater event id.
+pub async fn tag_moves_are_listed_newest_first_with_the_previous_digest(store: &dyn Storage) {
+    let (m1, m2, m3) = (test_digest(1), test_digest(2), test_digest(3));
+    let r = repo(DEFAULT_HOST, REPO);
+    let events = [
+        push_tag("tag-3", 30, REPO, &m3, "stable"),
+        push_tag("tag-1", 10, REPO, &m1, "stable").actor("alice"),
+        push_tag("tag-4", 40, REPO, &m1, "stable").actor("alice"),
+        push_tag("tag-2", 20, REPO, &m2, "stable").actor("bob"),
+    ];
+    apply_all(store, &events, &Policy::default()).await;
+
+    assert_eq!(
+        history_of(store, &r, "stable").await,
+        vec![
+            set(time(40), "tag-4", Some("alice"), &m1, Some(&m3)),
+            set(time(30), "tag-3", None, &m3, Some(&m2)),
+            set(time(20), "tag-2", Some("bob"), &m2, Some(&m1)),
+            set(time(10), "tag-1", Some("alice"), &m1, None),
+        ],
+        "history of stable"
+    );
+    assert_eq!(tags_of(store, &r).await, vec![summary("stable", &m1, time(40), Some("alice"), 4)], "tags");
+
+    // "tag-4" < "tag-4b": same time, the greater id is the later change.
+    apply_all(store, &[push_tag("tag-4b", 40, REPO, &m2, "stable").actor("carol")], &Policy::default()).await;
+    let history = history_of(store, &r, "stable").await;
+    assert_eq!(
+        history[..2],
+        [
+            set(time(40), "tag-4b", Some("carol"), &m2, Some(&m1)),
+            set(time(40), "tag-4", Some("alice"), &m1, Some(&m3))
+        ],
+        "history of stable after a push at the same time"
+    );
+    assert_eq!(history.len(), 5, "history length");
+    assert_eq!(tags_of(store, &r).await, vec![summary("stable", &m2, time(40), Some("carol"), 5)], "tags");
+    assert_eq!(digest_info(store, m1.as_str()).await.repositories[0].tags, vec![], "tags at m1");
+    assert_eq!(digest_info(store, m2.as_str()).await.repositories[0].tags, vec![tag("stable")], "tags at m2");
+}
+
+/// A tag delete removes the tag (not the content) and is a history entry; pushing the tag
+/// again brings it back; a delete older than the re-push, arriving late, changes nothing but
+/// the history.
+pub async fn a_deleted_tag_comes_back_when_pushed_again(store: &dyn Storage) {
+    let (m1, m2) = (test_digest(1), test_digest(2));
+    let r = repo(DEFAULT_HOST, REPO);
+    let delete_tag =
+        |id: &str, seconds: i64| EventBuilder::delete(id, time(seconds), REPO).tag("1.0").actor("ci-bot");
+    apply_all(store, &[push_tag("p1", 10, REPO, &m1, "1.0"), delete_tag("d1", 20)], &Policy::default()).await;
+
+    assert_eq!(tags_of(store, &r).await, vec![], "tags after the delete");
+    assert_eq!(inventory_of(store, None).await, vec![], "inventory after the delete");
+    assert_eq!(
+        history_of(store, &r, "1.0").await,
+        vec![removed(time(20), "d1", Some("ci-bot"), Some(&m1)), set(time(10), "p1", None, &m1, None)],
+        "history after the delete"
+    );
+    let stats = stats_of(store, &r).await;
+    assert_eq!((stats.tag_count, stats.live_digests), (0, 1), "a tag delete deletes no content");
+    let location = &digest_info(store, m1.as_str()).await.repositories[0];
+    assert_eq!((location.live, location.tags.clone()), (true, vec![]), "m1 after its tag was deleted");
+
+    apply_all(store, &[push_tag("p2", 30, REPO, &m2, "1.0")], &Policy::default()).await;
+    assert_eq!(
+        tags_of(store, &r).await,
+        vec![summary("1.0", &m2, time(30), None, 2)],
+        "tags after the re-push"
+    );
+
+    apply_all(store, &[delete_tag("d2", 25)], &Policy::default()).await;
+    assert_eq!(
+        tags_of(store, &r).await,
+        vec![summary("1.0", &m2, time(30), None, 2)],
+        "tags after a late delete"
+    );
+    assert_eq!(
+        history_of(store, &r, "1.0").await,
+        vec![
+            set(time(30), "p2", None, &m2, None),
+            removed(time(25), "d2", Some("ci-bot"), None),
+            removed(time(20), "d1", Some("ci-bot"), Some(&m1)),
+            set(time(10), "p1", None, &m1, None),
+        ],
+        "history with the late delete"
+    );
+}
+
+/// Registries before 2.7 send only the manifest delete, no tag deletes: the tags pointing at
+/// the deleted manifest disappear all the same (history unchanged), other tags stay; pushing
+/// the manifest again by digest revives the content but not the old tags; pushing a tag again
+/// does. A content delete older than the push it would hide changes nothing.
+pub async fn a_manifest_delete_by_digest_hides_its_tags_without_a_tag_delete_event(store: &dyn Storage) {
+    let (m1, m2) = (test_digest(1), test_digest(2));
+    let r = repo(DEFAULT_HOST, REPO);
+    let events = [
+        push_tag("a", 10, REPO, &m1, "a"),
+        push_tag("b", 11, REPO, &m1, "b"),
+        push_tag("c", 12, REPO, &m2, "c"),
+        EventBuilder::delete("del-m1", time(20), REPO).digest(&m1).actor("gc"),
+        // Older than the push of m2 (12): does not hide tag c.
+        EventBuilder::delete("del-m2-early", time(5), REPO).digest(&m2),
+    ];
+    apply_all(store, &events, &Policy::default()).await;
+
+    assert_eq!(
+        tags_of(store, &r).await,
+        vec![summary("c", &m2, time(12), None, 1)],
+        "tags after deleting m1"
+    );
+    assert_eq!(
+        inventory_of(store, None).await.into_iter().map(|i| i.tag.to_string()).collect::<Vec<_>>(),
+        vec!["c"],
+        "inventory after deleting m1"
+    );
+    assert_eq!(history_of(store, &r, "a").await, vec![set(time(10), "a", None, &m1, None)], "history of a");
+    let stats = stats_of(store, &r).await;
+    assert_eq!((stats.tag_count, stats.live_digests), (1, 1), "tag count and live digests");
+    let location = digest_info(store, m1.as_str()).await.repositories.remove(0);
+    assert_eq!(
+        (location.live, location.deleted, location.tags),
+        (false, Some(tombstone(time(20), "del-m1", Some("gc"))), vec![]),
+        "m1 after its delete"
+    );
+    let location = digest_info(store, m2.as_str()).await.repositories.remove(0);
+    assert_eq!((location.live, location.deleted, location.tags), (true, None, vec![tag("c")]), "m2");
+
+    apply_all(
+        store,
+        &[EventBuilder::push("m1-again", time(30), REPO).manifest(&m1, 400)],
+        &Policy::default(),
+    )
+    .await;
+    assert_eq!(
+        tags_of(store, &r).await,
+        vec![summary("c", &m2, time(12), None, 1)],
+        "tags after m1 came back"
+    );
+    let location = digest_info(store, m1.as_str()).await.repositories.remove(0);
+    assert_eq!((location.live, location.deleted, location.tags), (true, None, vec![]), "m1 pushed again");
+
+    apply_all(store, &[push_tag("a-again", 40, REPO, &m1, "a")], &Policy::default()).await;
+    assert_eq!(
+        tags_of(store, &r).await,
+        vec![summary("a", &m1, time(40), None, 2), summary("c", &m2, time(12), None, 1)],
+        "tags after tag a was pushed again"
+    );
+}
+
+/// A repository delete hides every tag and digest observed in the repository before it, keeps
+/// counters and histories, and marks the repository deleted; what is pushed after it is live
+/// and clears the mark. Other repositories are untouched.
+pub async fn a_repository_delete_hides_what_was_seen_before_it_but_not_after(store: &dyn Storage) {
+    let (l1, m1, m2) = (test_digest(0x11), test_digest(1), test_digest(2));
+    let r = repo(DEFAULT_HOST, REPO);
+    let other = repo(DEFAULT_HOST, "team/other");
+    let events = [
+        EventBuilder::push("blob", time(10), REPO).blob(&l1, 1000),
+        push_tag("old", 11, REPO, &m1, "old"),
+        push_tag("elsewhere", 12, "team/other", &m1, "x"),
+        EventBuilder::delete("drop-repo", time(20), REPO).actor("admin"),
+    ];
+    apply_all(store, &events, &Policy::default()).await;
+
+    let dropped = Some(tombstone(time(20), "drop-repo", Some("admin")));
+    assert_eq!(tags_of(store, &r).await, vec![], "tags of the deleted repository");
+    let summaries = repositories_of(store, RepositoryQuery::default()).await;
+    assert_eq!(
+        summaries
+            .iter()
+            .map(|s| (s.repository.to_string(), s.tag_count, s.deleted.clone()))
+            .collect::<Vec<_>>(),
+        vec![("team/app".to_owned(), 0, dropped.clone()), ("team/other".to_owned(), 1, None)],
+        "repositories after the delete"
+    );
+    let stats = stats_of(store, &r).await;
+    assert_eq!(
+        (stats.tag_count, stats.live_digests, stats.push_count, stats.deleted.clone()),
+        (0, 0, 1, dropped.clone()),
+        "statistics of the deleted repository"
+    );
+    let locations = digest_info(store, m1.as_str()).await.repositories;
+    assert_eq!(
+        locations
+            .iter()
+            .map(|l| (l.repository.to_string(), l.live, l.deleted.clone(), l.tags.clone()))
+            .collect::<Vec<_>>(),
+        vec![
+            ("team/app".to_owned(), false, dropped.clone(), vec![]),
+            ("team/other".to_owned(), true, None, vec![tag("x")])
+        ],
+        "locations of m1"
+    );
+    assert_eq!(
+        history_of(store, &r, "old").await,
+        vec![set(time(11), "old", None, &m1, None)],
+        "history of old"
+    );
+    assert_eq!(
+        tags_of(store, &other).await,
+        vec![summary("x", &m1, time(12), None, 1)],
+        "tags of team/other"
+    );
+
+    let after = [
+        push_tag("new", 30, REPO, &m2, "new"),
+        EventBuilder::push("blob-again", time(25), REPO).blob(&l1, 1000),
+    ];
+    apply_all(store, &after, &Policy::default()).await;
+    assert_eq!(
+        tags_of(store, &r).await,
+        vec![summary("new", &m2, time(30), None, 1)],
+        "tags pushed after the delete"
+    );
+    let stats = stats_of(store, &r).await;
+    assert_eq!(
+        (stats.tag_count, stats.live_digests, stats.push_count, stats.deleted),
+        (1, 2, 2, None),
+        "statistics after new pushes"
+    );
+    let location = digest_info(store, l1.as_str()).await.repositories.remove(0);
+    assert_eq!((location.live, location.deleted, location.first_seen), (true, None, Some(time(10))), "l1");
+    let location = digest_info(store, m1.as_str()).await.repositories.remove(0);
+    assert_eq!((location.live, location.deleted), (false, dropped), "m1 stays deleted in team/app");
+}
