@@ -153,8 +153,10 @@ fn target() -> impl Strategy<Value = Target> {
             (repository, from_repository, url, tag),
             (references, urls, annotations, artifact_type, platform),
         )| {
-            // Without a digest, `size: 0` is how 3.x writes "no size"; the model says `None`.
-            let no_zero = |s: Option<u64>| if digest.is_none() { s.filter(|&s| s != 0) } else { s };
+            // Without a digest or a media type, `size: 0` is how 3.x writes "no size" (on tag
+            // deletes and deletes by digest); the model says `None`.
+            let described = digest.is_some() && media_type.is_some();
+            let no_zero = |s: Option<u64>| if described { s } else { s.filter(|&s| s != 0) };
             Target {
                 media_type,
                 size: no_zero(size),
