@@ -1,1 +1,265 @@
-//! PostgreSQL backend of the `notify_core::Storage` trait (being built; see the open issues).
+//! The PostgreSQL backend of [`notify_core::Storage`].
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), notify_store_pg::PgError> {
+//! use notify_store_pg::{PgConfig, PgStore};
+//! let store = PgStore::connect(&PgConfig::new("postgres://notify@db.internal/notify")).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Schema
+//!
+//! Everything lives in one schema (default `notify`), created and upgraded at start-up by the
+//! embedded, versioned [`migrate`] runner. Tables:
+//!
+//! | table | key | holds |
+//! |---|---|---|
+//! | `events` | `id` | the append-only log: the filter columns, the flags, the raw JSON text |
+//! | `content` | `digest` | kind (an ordered enum), media type, size, artifact type, first seen |
+//! | `content_references` | parent, child, kind | manifest → content edges, with media type and size |
+//! | `repositories` | `id`; unique (registry, name) | last-seen stamp, delete register, counters, first/last times |
+//! | `repository_actors` | repository, role, actor | distinct pushers and pullers |
+//! | `links` | repository, digest | first seen, last-seen stamp, delete register, pull count, last pull |
+//! | `tags` | repository, tag | the tag register (newest set or delete), push/pull counters, last pull |
+//! | `tag_history` | repository, tag, stamp | every set (digest) and delete (NULL) |
+//! | `quarantine` | `key` | unmodellable events verbatim |
+//!
+//! A [`notify_core::Stamp`] is stored as a `(timestamptz, text)` column pair and compared
+//! with row comparisons, `(a_at, a_event) > (b_at, b_event)`; text is `COLLATE "C"` so that
+//! comparisons and orderings are byte-wise, as in the reference store. The views `live_tags`
+//! and `live_links` hold the liveness rules. The log is indexed by `(at, id)` and by each
+//! selective filter followed by `(at, id)`; repository names by a `C` btree (prefix search)
+//! and a pg_trgm GIN index (substring search).
+//!
+//! The raw event is kept as `text`, byte for byte as received, rather than `jsonb`: it comes
+//! back exactly, events built in code (whose `raw` is empty) fit too, and it is smaller.
+//!
+//! The log is the only table that grows with traffic (about 2.7 GB per million events with
+//! its indexes, two thirds of the database). It is not partitioned yet; it is laid out to be
+//! range-partitioned by `at` (monthly, say) when retention or vacuum cost calls for it. A
+//! partitioned table's unique keys must include the partition key, so the dedup gate then
+//! moves to a narrow unpartitioned `event_ids (id PRIMARY KEY)` table that `apply_plan`
+//! inserts into first; the readers do not change.
+//!
+//! # Writes
+//!
+//! [`Storage::apply`] is one call of the server-side function `apply_plan(jsonb)` (see
+//! the `apply` module for why): one round trip, one implicit transaction. Its first
+//! statement is `INSERT INTO events … ON CONFLICT (id) DO NOTHING`, the dedup gate: when no
+//! row is inserted the event is a duplicate and nothing else is written. Two processes racing
+//! on the same event meet at the primary key: the second waits for the first to commit, then
+//! inserts nothing. Every projection write is an order-independent merge (counters add,
+//! registers keep the greater stamp, times keep the min or max), so events may arrive in any
+//! order. Within the function a plan locks its content row (only when it adds something),
+//! then its repository row, then that repository's links, tags and actors: one lock order
+//! for every writer, so concurrent plans queue rather than deadlock, and the events of one
+//! repository are applied one commit at a time while different repositories proceed in
+//! parallel. Serialization failures and deadlocks are still retried a few times before they
+//! are reported as [`StorageError::Unavailable`].
+//!
+//! # Errors
+//!
+//! Setting up fails with [`PgError`]. The trait's [`StorageError`] is `Unavailable` for
+//! anything that may pass (no connection, pool timeout, server shutting down or starting,
+//! serialization failure, deadlock, out of resources), `Rejected` for data the database
+//! refuses (SQLSTATE class 22) and `Internal` for the rest.
+
+mod apply;
+mod config;
+mod error;
+pub mod migrate;
+mod read;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use notify_core::query::{
+    DigestInfo, EventQuery, InventoryItem, InventoryQuery, Page, QuarantineQuery, QuarantineRecord,
+    RepositoryQuery, RepositoryStats, RepositorySummary, TagHistoryEntry, TagSummary,
+};
+use notify_core::{ApplyOutcome, Digest, LogEntry, PageRequest, Plan, RepoRef, Storage, StorageError, Tag};
+
+pub use config::{DEFAULT_SCHEMA, PgConfig};
+pub use error::PgError;
+
+/// SQL text with the schema spliced in, built once per store.
+#[derive(Debug)]
+struct Sql {
+    /// The quoted schema name.
+    schema: String,
+    apply: String,
+    quarantine: String,
+    stats: String,
+    digest_content: String,
+    digest_links: String,
+    digest_refs: String,
+    digest_referrers: String,
+}
+
+impl Sql {
+    fn new(schema: &str) -> Self {
+        let s = migrate::quote_ident(schema);
+        let q = |text: &str| text.replace("{s}", &s);
+        Sql {
+            apply: q("SELECT {s}.apply_plan($1)"),
+            quarantine: q("INSERT INTO {s}.quarantine (key, registry, received_at, reason, raw) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING"),
+            stats: q("SELECT r.registry, r.name, \
+                        (SELECT count(*) FROM {s}.live_tags t WHERE t.repo_id = r.id), \
+                        (SELECT count(*) FROM {s}.live_links l WHERE l.repo_id = r.id), \
+                        r.push_count, r.pull_count, r.first_push, r.last_push, r.first_pull, r.last_pull, \
+                        ARRAY(SELECT a.actor FROM {s}.repository_actors a \
+                              WHERE a.repo_id = r.id AND a.role = 'push' ORDER BY a.actor), \
+                        ARRAY(SELECT a.actor FROM {s}.repository_actors a \
+                              WHERE a.repo_id = r.id AND a.role = 'pull' ORDER BY a.actor), \
+                        r.seen_at, r.seen_event, r.deleted_at, r.deleted_event, r.deleted_by \
+                 FROM {s}.repositories r WHERE r.registry = $1 AND r.name = $2"),
+            digest_content: q(
+                "SELECT kind::text, media_type, size, artifact_type, first_seen FROM {s}.content WHERE digest = $1",
+            ),
+            digest_links: q("SELECT r.registry, r.name, l.first_seen, l.seen_at, l.seen_event, \
+                        l.deleted_at, l.deleted_event, l.deleted_by, \
+                        r.deleted_at, r.deleted_event, r.deleted_by, l.pull_count, l.last_pulled, \
+                        ARRAY(SELECT t.tag FROM {s}.live_tags t \
+                              WHERE t.repo_id = l.repo_id AND t.digest = l.digest ORDER BY t.tag) \
+                 FROM {s}.links l JOIN {s}.repositories r ON r.id = l.repo_id \
+                 WHERE l.digest = $1 ORDER BY r.registry, r.name"),
+            // Enum order is declaration order, the order of `ReferenceKind`.
+            digest_refs: q("SELECT child, kind::text, media_type, size FROM {s}.content_references \
+                 WHERE parent = $1 ORDER BY child, kind"),
+            digest_referrers: q(
+                "SELECT parent, kind::text FROM {s}.content_references WHERE child = $1 ORDER BY parent, kind",
+            ),
+            schema: s,
+        }
+    }
+}
+
+/// The PostgreSQL store: a connection pool and the schema it works in.
+///
+/// Cheap to clone; clones share the pool.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+    schema: String,
+    sql: std::sync::Arc<Sql>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore").field("schema", &self.schema).field("pool", &self.pool.status()).finish()
+    }
+}
+
+impl PgStore {
+    /// Connects, migrates the schema to the latest version and returns the store.
+    pub async fn connect(config: &PgConfig) -> Result<Self, PgError> {
+        let store = Self::connect_without_migrating(config)?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Builds the pool without touching the database (connections open on first use), for
+    /// tools that migrate separately or not at all.
+    pub fn connect_without_migrating(config: &PgConfig) -> Result<Self, PgError> {
+        let (pg, tls) = config.parse()?;
+        let manager_config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
+        let manager = if tls {
+            Manager::from_config(pg, config.tls_connector()?, manager_config)
+        } else {
+            Manager::from_config(pg, tokio_postgres::NoTls, manager_config)
+        };
+        let pool = Pool::builder(manager)
+            .max_size(config.pool_size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(config.connect_timeout))
+            .create_timeout(Some(config.connect_timeout))
+            .recycle_timeout(Some(config.connect_timeout))
+            .build()
+            .map_err(PgError::Pool)?;
+        Ok(PgStore {
+            pool,
+            schema: config.schema.clone(),
+            sql: std::sync::Arc::new(Sql::new(&config.schema)),
+        })
+    }
+
+    /// Applies every pending migration; returns the versions applied now (empty when the
+    /// schema was current). Safe to run from several processes at once.
+    pub async fn migrate(&self) -> Result<Vec<i32>, PgError> {
+        self.migrate_to(migrate::latest_version()).await
+    }
+
+    /// Applies the pending migrations up to `version` only.
+    pub async fn migrate_to(&self, version: i32) -> Result<Vec<i32>, PgError> {
+        let mut client = self.pool.get().await.map_err(PgError::Connect)?;
+        migrate::run(&mut client, &self.schema, Some(version)).await
+    }
+
+    /// The schema's migration version, `None` before the first migration.
+    pub async fn schema_version(&self) -> Result<Option<i32>, PgError> {
+        let client = self.pool.get().await.map_err(PgError::Connect)?;
+        migrate::current_version(&**client, &self.schema).await
+    }
+
+    /// The schema this store works in.
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// The connection pool, for maintenance and tests.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+}
+
+#[async_trait]
+impl Storage for PgStore {
+    async fn apply(&self, plan: &Plan) -> Result<ApplyOutcome, StorageError> {
+        self.apply_plan(plan).await
+    }
+
+    async fn quarantine(&self, record: &QuarantineRecord) -> Result<ApplyOutcome, StorageError> {
+        self.quarantine_record(record).await
+    }
+
+    async fn ping(&self) -> Result<(), StorageError> {
+        self.ping_db().await
+    }
+
+    async fn repositories(&self, query: &RepositoryQuery) -> Result<Page<RepositorySummary>, StorageError> {
+        self.list_repositories(query).await
+    }
+
+    async fn tags(&self, repo: &RepoRef, page: &PageRequest) -> Result<Page<TagSummary>, StorageError> {
+        self.list_tags(repo, page).await
+    }
+
+    async fn tag_history(
+        &self,
+        repo: &RepoRef,
+        tag: &Tag,
+        page: &PageRequest,
+    ) -> Result<Page<TagHistoryEntry>, StorageError> {
+        self.list_tag_history(repo, tag, page).await
+    }
+
+    async fn digest(&self, digest: &Digest) -> Result<Option<DigestInfo>, StorageError> {
+        self.digest_info(digest).await
+    }
+
+    async fn events(&self, query: &EventQuery) -> Result<Page<LogEntry>, StorageError> {
+        self.list_events(query).await
+    }
+
+    async fn repository_stats(&self, repo: &RepoRef) -> Result<Option<RepositoryStats>, StorageError> {
+        self.stats(repo).await
+    }
+
+    async fn inventory(&self, query: &InventoryQuery) -> Result<Page<InventoryItem>, StorageError> {
+        self.list_inventory(query).await
+    }
+
+    async fn quarantined(&self, page: &QuarantineQuery) -> Result<Page<QuarantineRecord>, StorageError> {
+        self.list_quarantine(page).await
+    }
+}

@@ -1,0 +1,585 @@
+//! Load and query figures of the PostgreSQL store: prints, asserts nothing.
+//!
+//! ```text
+//! cargo bench -p notify-store-pg --bench pg_bench -- --events 100000 [--repos 5000] [--writers 32]
+//! ```
+//!
+//! Generates a synthetic registry's traffic (about 70 % pulls of blobs and manifests, HEADs
+//! included, then blob and manifest pushes, mounts and some deletes, over `--repos`
+//! repositories with a few hot ones, 1 % redeliveries), loads it into a fresh schema, and
+//! prints: apply throughput with one writer and with `--writers` concurrent writers, the
+//! latency of a bare single-row commit on the same server (the floor of any durable write),
+//! p50/p99 latency of each read query, and the database size per million events.
+//!
+//! It starts its own PostgreSQL 15 cluster with durable settings (fsync on) unless
+//! `NOTIFY_PG_URL` names a server; `--fast` turns fsync off in its own cluster.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use notify_core::query::{EventQuery, InventoryQuery, NameMatch, RepositoryQuery};
+use notify_core::{
+    Action, Actor, Descriptor, Digest, Event, PageRequest, Plan, Policy, RepoRef, RepositoryName, Request,
+    Source, Storage, Tag, Target, Timestamp, translate,
+};
+use notify_store_pg::{PgConfig, PgStore};
+use sha2::{Digest as _, Sha256};
+
+const REGISTRY: &str = "registry.example.com";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+const BLOB: &str = "application/octet-stream";
+
+struct Args {
+    events: usize,
+    repos: usize,
+    writers: usize,
+    fast: bool,
+}
+
+fn args() -> Args {
+    let mut a = Args { events: 100_000, repos: 5_000, writers: 32, fast: false };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut num = |name: &str| -> usize {
+            it.next()
+                .and_then(|v| v.replace('_', "").parse().ok())
+                .unwrap_or_else(|| panic!("{name} takes a number"))
+        };
+        match arg.as_str() {
+            "--events" => a.events = num("--events"),
+            "--repos" => a.repos = num("--repos"),
+            "--writers" => a.writers = num("--writers"),
+            "--fast" => a.fast = true,
+            // `cargo bench` passes `--bench`; filters are meaningless here.
+            _ => {}
+        }
+    }
+    a
+}
+
+/// xorshift64*: deterministic, dependency-free.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+fn digest(parts: &[&str]) -> Digest {
+    let hash = Sha256::digest(parts.join("/").as_bytes());
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}").parse().expect("sha256 hex is a digest")
+}
+
+struct Image {
+    manifest: Digest,
+    config: Digest,
+    layers: Vec<Digest>,
+}
+
+struct Repo {
+    name: RepositoryName,
+    images: Vec<Image>,
+    tags: Vec<(Tag, usize)>,
+}
+
+struct Generator {
+    rng: Rng,
+    repos: Vec<Repo>,
+    next_id: u64,
+    clock: i64,
+}
+
+impl Generator {
+    fn new(repos: usize) -> Self {
+        let repos = (0..repos)
+            .map(|i| Repo {
+                name: format!("team{}/service-{i}", i % 250).parse().expect("a valid name"),
+                images: Vec::new(),
+                tags: Vec::new(),
+            })
+            .collect();
+        Generator { rng: Rng(0x9e37_79b9_7f4a_7c15), repos, next_id: 0, clock: 1_767_225_600_000_000 }
+    }
+
+    /// A repository, skewed towards the first ones (a few hot repositories, a long tail).
+    fn pick_repo(&mut self) -> usize {
+        let u = self.rng.unit();
+        ((u * u * u) * self.repos.len() as f64) as usize
+    }
+
+    fn event(&mut self, r: usize, action: Action, target: Target, method: &str) -> Event {
+        self.next_id += 1;
+        self.clock += 1 + self.rng.below(20_000) as i64;
+        let user = self.rng.below(60);
+        let mut event = Event {
+            id: format!("{:08x}-{:04x}-4000-8000-{:012x}", self.next_id, r % 0xffff, self.rng.next() >> 16),
+            timestamp: Timestamp::from_unix_micros(self.clock),
+            action,
+            target,
+            request: Request {
+                id: format!("req-{}", self.next_id),
+                addr: format!("10.1.{}.{}:{}", user % 7, user, 30_000 + self.rng.below(30_000)),
+                host: REGISTRY.to_owned(),
+                method: method.to_owned(),
+                user_agent: "docker/27.3.1 go/go1.22.7 git-commit/c7b3ae0 kernel/6.8.0 os/linux arch/amd64"
+                    .to_owned(),
+            },
+            actor: Actor { name: (user < 50).then(|| format!("user{user}")) },
+            source: Source {
+                addr: "registry-0:5000".to_owned(),
+                instance_id: "6f6b9a1e-7f0c-4bd0-9b1a-2c3d4e5f6a7b".to_owned(),
+            },
+            raw: String::new(),
+        };
+        event.raw = serde_json::to_string(&event).expect("an event serialises");
+        event
+    }
+
+    fn target(&self, r: usize, media_type: &str, digest: &Digest, size: u64, kind: &str) -> Target {
+        let name = &self.repos[r].name;
+        Target {
+            media_type: Some(media_type.to_owned()),
+            digest: Some(digest.clone()),
+            size: Some(size),
+            length: Some(size),
+            repository: name.clone(),
+            from_repository: None,
+            url: Some(format!("https://{REGISTRY}/v2/{name}/{kind}/{digest}")),
+            tag: None,
+            references: Vec::new(),
+            urls: Vec::new(),
+            annotations: Default::default(),
+            artifact_type: None,
+            platform: None,
+        }
+    }
+
+    fn push_image(&mut self, r: usize) -> Vec<Event> {
+        let n = self.repos[r].images.len();
+        let name = self.repos[r].name.to_string();
+        let config = digest(&["config", &name, &n.to_string()]);
+        let base = digest(&["base", &self.rng.below(40).to_string()]);
+        let layer = digest(&["layer", &name, &n.to_string()]);
+        let manifest = digest(&["manifest", &name, &n.to_string()]);
+        let mut out = Vec::new();
+        for (d, size) in [(&config, 1_400), (&layer, 23_000_000)] {
+            let t = self.target(r, BLOB, d, size, "blobs");
+            out.push(self.event(r, Action::Push, t, "PUT"));
+        }
+        let mut t = self.target(r, OCI_MANIFEST, &manifest, 1_100, "manifests");
+        let tag: Tag = if self.rng.below(3) == 0 { format!("v{n}") } else { "latest".to_owned() }
+            .parse()
+            .expect("a valid tag");
+        t.tag = Some(tag.clone());
+        t.references = [
+            (OCI_CONFIG, &config, 1_400u64),
+            (OCI_LAYER, &base, 30_000_000),
+            (OCI_LAYER, &layer, 23_000_000),
+        ]
+        .into_iter()
+        .map(|(mt, d, size)| Descriptor {
+            media_type: Some(mt.to_owned()),
+            digest: d.clone(),
+            size,
+            urls: Vec::new(),
+            annotations: Default::default(),
+            artifact_type: None,
+            platform: None,
+        })
+        .collect();
+        out.push(self.event(r, Action::Push, t, "PUT"));
+        let repo = &mut self.repos[r];
+        repo.images.push(Image { manifest, config, layers: vec![base, layer] });
+        repo.tags.retain(|(t, _)| *t != tag);
+        repo.tags.push((tag, n));
+        out
+    }
+
+    /// The next few events of the traffic.
+    fn step(&mut self) -> Vec<Event> {
+        let r = self.pick_repo();
+        if self.repos[r].images.is_empty() {
+            return self.push_image(r);
+        }
+        let p = self.rng.unit();
+        let repo = &self.repos[r];
+        let img = &repo.images[self.rng.below(repo.images.len())];
+        let tagged = (!repo.tags.is_empty()).then(|| repo.tags[self.rng.below(repo.tags.len())].clone());
+        let (manifest, layer) = (img.manifest.clone(), img.layers[self.rng.below(img.layers.len())].clone());
+        let config = img.config.clone();
+        // A push step makes three events (two blobs and the manifest): these step shares give
+        // about 70 % pulls, 25 % pushes, 2 % mounts and 3 % deletes among events.
+        if p < 0.84 {
+            // Pulls: HEAD checks, manifest GETs by tag or digest, blob GETs.
+            let (media, d, kind, method, size) = if p < 0.18 {
+                (OCI_MANIFEST, manifest, "manifests", "HEAD", 1_100)
+            } else if p < 0.42 {
+                (OCI_MANIFEST, manifest, "manifests", "GET", 1_100)
+            } else if p < 0.54 {
+                (BLOB, config, "blobs", "GET", 1_400)
+            } else {
+                (BLOB, layer, "blobs", "GET", 23_000_000)
+            };
+            let mut t = self.target(r, media, &d, size, kind);
+            if kind == "manifests" {
+                if let Some((tag, i)) = tagged {
+                    t.digest = Some(self.repos[r].images[i].manifest.clone());
+                    t.tag = Some(tag);
+                }
+            }
+            return vec![self.event(r, Action::Pull, t, method)];
+        }
+        if p < 0.94 {
+            return self.push_image(r);
+        }
+        if p < 0.96 {
+            let from = self.pick_repo();
+            let mut t = self.target(r, BLOB, &layer, 23_000_000, "blobs");
+            t.from_repository = Some(self.repos[from].name.clone());
+            return vec![self.event(r, Action::Mount, t, "POST")];
+        }
+        let mut t = self.target(r, "", &manifest, 0, "manifests");
+        t.media_type = None;
+        t.size = None;
+        t.length = None;
+        if p < 0.985 {
+            if let Some((tag, _)) = tagged {
+                t.digest = None;
+                t.url = None;
+                t.tag = Some(tag.clone());
+                self.repos[r].tags.retain(|(x, _)| *x != tag);
+            }
+        } else if p < 0.9995 {
+            // A manifest delete by digest; its tags go with it.
+            let m = manifest.clone();
+            let gone: Vec<usize> = self.repos[r]
+                .images
+                .iter()
+                .enumerate()
+                .filter(|(_, i)| i.manifest == m)
+                .map(|(n, _)| n)
+                .collect();
+            self.repos[r].tags.retain(|(_, i)| !gone.contains(i));
+        } else {
+            t.digest = None;
+            t.url = None;
+            self.repos[r].tags.clear();
+        }
+        vec![self.event(r, Action::Delete, t, "DELETE")]
+    }
+}
+
+fn generate(n: usize, repos: usize) -> Vec<Plan> {
+    let mut g = Generator::new(repos);
+    let policy = Policy::default();
+    let mut events = Vec::with_capacity(n + n / 50);
+    while events.len() < n {
+        events.extend(g.step());
+    }
+    events.truncate(n);
+    let mut mix: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for e in &events {
+        let what = match (&e.action, e.request.method.as_str(), e.target.url.as_deref()) {
+            (Action::Pull, "HEAD", _) => "pull HEAD".to_owned(),
+            (Action::Pull, _, Some(u)) if u.contains("/manifests/") => "pull manifest GET".to_owned(),
+            (Action::Pull, _, _) => "pull blob GET".to_owned(),
+            (Action::Push, _, Some(u)) if u.contains("/manifests/") => "push manifest".to_owned(),
+            (Action::Push, _, _) => "push blob".to_owned(),
+            (a, _, _) => a.to_string(),
+        };
+        *mix.entry(what).or_default() += 1;
+    }
+    let mix: Vec<String> =
+        mix.iter().map(|(k, v)| format!("{k} {:.1} %", *v as f64 * 100.0 / events.len() as f64)).collect();
+    println!("mix: {}", mix.join(", "));
+    // 1 % redeliveries, a few events later.
+    let mut rng = Rng(42);
+    let mut out: Vec<Plan> = Vec::with_capacity(n + n / 100);
+    for (i, e) in events.iter().enumerate() {
+        out.push(translate(e, &policy).expect("generated events translate"));
+        if rng.below(100) == 0 && i > 10 {
+            let j = i - rng.below(10);
+            out.push(translate(&events[j], &policy).expect("generated events translate"));
+        }
+    }
+    out
+}
+
+fn rate(n: usize, d: Duration) -> String {
+    format!("{:.0} events/s ({n} in {:.1} s)", n as f64 / d.as_secs_f64(), d.as_secs_f64())
+}
+
+fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+async fn measure<F, Fut>(name: &str, samples: usize, mut f: F)
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = usize>,
+{
+    let mut times = Vec::with_capacity(samples);
+    let mut items = 0;
+    for i in 0..samples {
+        let start = Instant::now();
+        items += f(i).await;
+        times.push(start.elapsed());
+    }
+    times.sort();
+    println!(
+        "| {name} | {:.2} | {:.2} | {:.1} |",
+        quantile(&times, 0.5).as_secs_f64() * 1e3,
+        quantile(&times, 0.99).as_secs_f64() * 1e3,
+        items as f64 / samples as f64
+    );
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let a = args();
+    let own = match std::env::var("NOTIFY_PG_URL") {
+        Ok(url) if !url.is_empty() => None,
+        _ => Some(support::Cluster::start(!a.fast)),
+    };
+    let url =
+        own.as_ref().map_or_else(|| std::env::var("NOTIFY_PG_URL").unwrap_or_default(), |c| c.url.clone());
+    let schema = format!("bench_{}", std::process::id());
+    let config = PgConfig::new(url.clone()).with_schema(&schema).with_pool_size(a.writers + 2);
+    let store = PgStore::connect(&config).await.expect("cannot connect");
+
+    let started = Instant::now();
+    let plans = Arc::new(generate(a.events, a.repos));
+    println!(
+        "generated {} deliveries ({} events, {} repositories) in {:.1} s",
+        plans.len(),
+        a.events,
+        a.repos,
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "server: {}",
+        if own.is_some() {
+            if a.fast { "own cluster, fsync off" } else { "own cluster, fsync on" }
+        } else {
+            "NOTIFY_PG_URL"
+        }
+    );
+
+    // Floor: one bare single-row insert per commit.
+    {
+        let client = store.pool().get().await.expect("a connection");
+        client
+            .batch_execute(&format!(
+                "CREATE TABLE \"{schema}\".floor (id bigserial PRIMARY KEY, v text NOT NULL)"
+            ))
+            .await
+            .expect("floor table");
+        let stmt = client
+            .prepare(&format!("INSERT INTO \"{schema}\".floor (v) VALUES ($1)"))
+            .await
+            .expect("prepare");
+        let n = 2_000;
+        let start = Instant::now();
+        for i in 0..n {
+            client.execute(&stmt, &[&format!("row {i}")]).await.expect("insert");
+        }
+        let d = start.elapsed();
+        println!(
+            "floor: bare single-row commit, one connection: {:.3} ms each, {}",
+            d.as_secs_f64() * 1e3 / n as f64,
+            rate(n, d)
+        );
+    }
+
+    // Serial: the first tenth (at most 20,000) with one writer.
+    let serial = (plans.len() / 10).min(20_000);
+    let start = Instant::now();
+    for plan in &plans[..serial] {
+        store.apply(plan).await.expect("apply");
+    }
+    println!("apply, 1 writer: {}", rate(serial, start.elapsed()));
+
+    // Concurrent: the rest, dealt round-robin to the writers.
+    let rest = plans.len() - serial;
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..a.writers {
+        let (store, plans) = (store.clone(), plans.clone());
+        let writers = a.writers;
+        tasks.push(tokio::spawn(async move {
+            let mut i = serial + w;
+            while i < plans.len() {
+                store.apply(&plans[i]).await.expect("apply");
+                i += writers;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("writer");
+    }
+    println!("apply, {} writers: {}", a.writers, rate(rest, start.elapsed()));
+
+    let client = store.pool().get().await.expect("a connection");
+    client.batch_execute("VACUUM ANALYZE").await.expect("analyze");
+    let size: i64 = client
+        .query_one(
+            "SELECT sum(pg_total_relation_size(c.oid))::bigint FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r' \
+             AND c.relname <> 'floor'",
+            &[&schema],
+        )
+        .await
+        .expect("size")
+        .get(0);
+    let logged: i64 = client
+        .query_one(&format!("SELECT count(*) FROM \"{schema}\".events"), &[])
+        .await
+        .expect("count")
+        .get(0);
+    println!(
+        "database: {:.1} MiB for {logged} events = {:.0} MiB per million events",
+        size as f64 / 1048576.0,
+        size as f64 / 1048576.0 / logged as f64 * 1e6
+    );
+    for row in client
+        .query(
+            "SELECT c.relname, pg_total_relation_size(c.oid)::bigint, pg_relation_size(c.oid)::bigint FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r' \
+             ORDER BY 2 DESC",
+            &[&schema],
+        )
+        .await
+        .expect("sizes")
+    {
+        let (name, total, heap): (String, i64, i64) = (row.get(0), row.get(1), row.get(2));
+        println!("  {name}: {:.1} MiB (heap {:.1} MiB)", total as f64 / 1048576.0, heap as f64 / 1048576.0);
+    }
+    drop(client);
+
+    // Reads, against what was loaded.
+    let mut rng = Rng(7);
+    let names: Vec<String> = (0..a.repos).map(|i| format!("team{}/service-{i}", i % 250)).collect();
+    let repo =
+        |i: usize| RepoRef { registry: REGISTRY.to_owned(), repository: names[i].parse().expect("name") };
+    let digests: Vec<Digest> =
+        plans.iter().step_by(97).filter_map(|p| p.entry.digest.clone()).take(2_000).collect();
+    let actors: Vec<String> = (0..50).map(|u| format!("user{u}")).collect();
+    let samples = 200;
+    let hot = |rng: &mut Rng| {
+        let u = rng.unit();
+        ((u * u * u) * names.len() as f64) as usize
+    };
+    let picks: Vec<usize> = (0..samples).map(|_| hot(&mut rng)).collect();
+    let subs: Vec<String> = (0..samples).map(|i| format!("ice-{}", 100 + (i * 37) % 900)).collect();
+    println!("\n| query | p50 ms | p99 ms | items |\n|---|---|---|---|");
+    let s = &store;
+    measure("repositories, substring search", samples, |i| {
+        let q = RepositoryQuery {
+            registry: None,
+            name: Some(NameMatch::Substring(subs[i].clone())),
+            page: PageRequest::first(50),
+        };
+        async move { s.repositories(&q).await.expect("search").items.len() }
+    })
+    .await;
+    measure("repositories, prefix search", samples, |i| {
+        let q = RepositoryQuery {
+            registry: Some(REGISTRY.to_owned()),
+            name: Some(NameMatch::Prefix(format!("team{}/", (i * 7) % 250))),
+            page: PageRequest::first(50),
+        };
+        async move { s.repositories(&q).await.expect("search").items.len() }
+    })
+    .await;
+    measure("tags of a repository", samples, |i| {
+        let r = repo(picks[i]);
+        async move { s.tags(&r, &PageRequest::first(100)).await.expect("tags").items.len() }
+    })
+    .await;
+    let latest: Tag = "latest".parse().expect("tag");
+    measure("tag history (latest)", samples, |i| {
+        let (r, t) = (repo(picks[i]), latest.clone());
+        async move { s.tag_history(&r, &t, &PageRequest::first(50)).await.expect("history").items.len() }
+    })
+    .await;
+    measure("by digest", samples, |i| {
+        let d = digests[(i * 13) % digests.len()].clone();
+        async move { s.digest(&d).await.expect("digest").map_or(0, |info| info.repositories.len()) }
+    })
+    .await;
+    measure("events, first page, no filter", samples, |_| async move {
+        s.events(&EventQuery { page: PageRequest::first(50), ..EventQuery::default() })
+            .await
+            .expect("events")
+            .items
+            .len()
+    })
+    .await;
+    measure("events of a repository", samples, |i| {
+        let q = EventQuery {
+            registry: Some(REGISTRY.to_owned()),
+            repository: Some(names[picks[i]].parse().expect("name")),
+            page: PageRequest::first(50),
+            ..EventQuery::default()
+        };
+        async move { s.events(&q).await.expect("events").items.len() }
+    })
+    .await;
+    measure("events by actor and action, page 2", samples, |i| {
+        let q = EventQuery {
+            actor: Some(actors[i % actors.len()].clone()),
+            action: Some(Action::Push),
+            page: PageRequest::first(50),
+            ..EventQuery::default()
+        };
+        async move {
+            let first = s.events(&q).await.expect("events");
+            let q2 = EventQuery { page: PageRequest { after: first.next, limit: 50 }, ..q };
+            s.events(&q2).await.expect("events").items.len()
+        }
+    })
+    .await;
+    measure("events of a digest", samples, |i| {
+        let q = EventQuery {
+            digest: Some(digests[(i * 7) % digests.len()].clone()),
+            page: PageRequest::first(50),
+            ..EventQuery::default()
+        };
+        async move { s.events(&q).await.expect("events").items.len() }
+    })
+    .await;
+    measure("repository stats", samples, |i| {
+        let r = repo(picks[i]);
+        async move { usize::from(s.repository_stats(&r).await.expect("stats").is_some()) }
+    })
+    .await;
+    measure("inventory page of 1000", samples.min(50), |i| {
+        let after = (i > 0).then(|| {
+            let n = &names[(i * 101) % names.len()];
+            notify_core::Cursor::from_key(&[REGISTRY.to_owned(), n.clone(), String::new()])
+        });
+        let q = InventoryQuery { registry: None, page: PageRequest { after, limit: 1000 } };
+        async move { s.inventory(&q).await.expect("inventory").items.len() }
+    })
+    .await;
+    drop(store);
+    drop(own);
+}

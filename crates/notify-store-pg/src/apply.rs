@@ -1,0 +1,297 @@
+//! Writes: one event in one round trip.
+//!
+//! A plan is sent as one `jsonb` argument to the server-side function `apply_plan` (migration
+//! 2), called as a single statement in autocommit mode: PostgreSQL runs the whole function in
+//! one implicit transaction, so the event and every projection change are committed together
+//! or not at all, with one network round trip and no `BEGIN`/`COMMIT` of our own. Pipelining
+//! the ten or so statements of a plan from here would also take one round trip, but each
+//! statement would be parsed, bound and reported separately, and the dedup decision (stop
+//! after the gate) would have to travel back to the client first.
+//!
+//! The argument is this module's own wire form, not the core's serde shape of [`Plan`]:
+//! times as Unix microseconds (exact, no text parsing on the server), kinds in the spelling
+//! of the SQL enums, and nothing the function does not read.
+
+use std::time::Duration;
+
+use notify_core::command::{Content, Count};
+use notify_core::{ApplyOutcome, Command, Plan, RepoRef, Stamp, StorageError, Timestamp};
+use serde::Serialize;
+use tokio_postgres::types::Json;
+
+use crate::PgStore;
+use crate::error::{classify, is_retryable, pool_error};
+
+/// How often a plan that lost a serialization or deadlock race is run again before the
+/// failure is reported (as transient).
+const ATTEMPTS: u32 = 5;
+
+#[derive(Debug, Serialize)]
+struct WirePlan<'a> {
+    id: &'a str,
+    at: i64,
+    action: &'a str,
+    registry: &'a str,
+    repository: &'a str,
+    tag: Option<&'a str>,
+    digest: Option<&'a str>,
+    media_type: Option<&'a str>,
+    kind: &'static str,
+    actor: Option<&'a str>,
+    client_ip: Option<&'a str>,
+    method: Option<&'a str>,
+    user_agent: Option<&'a str>,
+    source_instance: Option<&'a str>,
+    counted: bool,
+    raw: &'a str,
+    commands: Vec<WireCommand<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct WireRef<'a> {
+    digest: &'a str,
+    kind: &'static str,
+    media_type: Option<&'a str>,
+    size: i64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+enum WireCommand<'a> {
+    Content {
+        digest: &'a str,
+        kind: &'static str,
+        media_type: Option<&'a str>,
+        size: Option<i64>,
+        artifact_type: Option<&'a str>,
+        seen: i64,
+        refs: Vec<WireRef<'a>>,
+    },
+    Link {
+        #[serde(flatten)]
+        at: Place<'a>,
+        digest: &'a str,
+    },
+    SetTag {
+        #[serde(flatten)]
+        at: Place<'a>,
+        tag: &'a str,
+        digest: &'a str,
+    },
+    DeleteTag {
+        #[serde(flatten)]
+        at: Place<'a>,
+        tag: &'a str,
+    },
+    DeleteContent {
+        #[serde(flatten)]
+        at: Place<'a>,
+        digest: &'a str,
+    },
+    DeleteRepository {
+        #[serde(flatten)]
+        at: Place<'a>,
+    },
+    CountPush(WireCount<'a>),
+    CountPull(WireCount<'a>),
+}
+
+/// Where and when a command happened, and who did it.
+#[derive(Debug, Serialize)]
+struct Place<'a> {
+    registry: &'a str,
+    repository: &'a str,
+    at: i64,
+    event: &'a str,
+    actor: Option<&'a str>,
+}
+
+#[derive(Debug, Serialize)]
+struct WireCount<'a> {
+    registry: &'a str,
+    repository: &'a str,
+    tag: Option<&'a str>,
+    digest: Option<&'a str>,
+    actor: Option<&'a str>,
+    at: i64,
+}
+
+/// Sizes are `u64` in the model and `bigint` here; no registry sends more than `i64::MAX`
+/// (the core refuses it at parse time), so a larger one is data this store cannot hold.
+fn size(s: u64) -> Result<i64, StorageError> {
+    i64::try_from(s).map_err(|e| StorageError::rejected(format!("size {s} exceeds bigint"), e))
+}
+
+fn micros(t: Timestamp) -> i64 {
+    t.unix_micros()
+}
+
+fn place<'a>(repo: &'a RepoRef, stamp: &'a Stamp, actor: &'a Option<String>) -> Place<'a> {
+    Place {
+        registry: &repo.registry,
+        repository: repo.repository.as_str(),
+        at: micros(stamp.at),
+        event: &stamp.event_id,
+        actor: actor.as_deref(),
+    }
+}
+
+fn count(c: &Count) -> WireCount<'_> {
+    WireCount {
+        registry: &c.repo.registry,
+        repository: c.repo.repository.as_str(),
+        tag: c.tag.as_ref().map(|t| t.as_str()),
+        digest: c.digest.as_ref().map(|d| d.as_str()),
+        actor: c.actor.as_deref(),
+        at: micros(c.at),
+    }
+}
+
+fn content(c: &Content) -> Result<WireCommand<'_>, StorageError> {
+    let refs = c
+        .references
+        .iter()
+        .map(|r| {
+            Ok(WireRef {
+                digest: r.digest.as_str(),
+                kind: r.kind.as_str(),
+                media_type: r.media_type.as_deref(),
+                size: size(r.size)?,
+            })
+        })
+        .collect::<Result<_, StorageError>>()?;
+    Ok(WireCommand::Content {
+        digest: c.digest.as_str(),
+        kind: c.kind.as_str(),
+        media_type: c.media_type.as_deref(),
+        size: c.size.map(size).transpose()?,
+        artifact_type: c.artifact_type.as_deref(),
+        seen: micros(c.seen),
+        refs,
+    })
+}
+
+fn wire(plan: &Plan) -> Result<WirePlan<'_>, StorageError> {
+    let e = &plan.entry;
+    let commands = plan
+        .commands
+        .iter()
+        .map(|command| {
+            Ok(match command {
+                Command::UpsertContent(c) => content(c)?,
+                // How the digest was observed stays in the log; liveness treats all alike.
+                Command::LinkRepository { repo, digest, stamp, actor, via: _ } => {
+                    WireCommand::Link { at: place(repo, stamp, actor), digest: digest.as_str() }
+                }
+                Command::SetTag { repo, tag, digest, stamp, actor } => WireCommand::SetTag {
+                    at: place(repo, stamp, actor),
+                    tag: tag.as_str(),
+                    digest: digest.as_str(),
+                },
+                Command::DeleteTag { repo, tag, stamp, actor } => {
+                    WireCommand::DeleteTag { at: place(repo, stamp, actor), tag: tag.as_str() }
+                }
+                Command::DeleteContent { repo, digest, stamp, actor, .. } => {
+                    WireCommand::DeleteContent { at: place(repo, stamp, actor), digest: digest.as_str() }
+                }
+                Command::DeleteRepository { repo, stamp, actor } => {
+                    WireCommand::DeleteRepository { at: place(repo, stamp, actor) }
+                }
+                Command::CountPush(c) => WireCommand::CountPush(count(c)),
+                Command::CountPull(c) => WireCommand::CountPull(count(c)),
+            })
+        })
+        .collect::<Result<_, StorageError>>()?;
+    Ok(WirePlan {
+        id: &e.id,
+        at: micros(e.timestamp),
+        action: e.action.as_str(),
+        registry: &e.registry,
+        repository: e.repository.as_str(),
+        tag: e.tag.as_ref().map(|t| t.as_str()),
+        digest: e.digest.as_ref().map(|d| d.as_str()),
+        media_type: e.media_type.as_deref(),
+        kind: e.kind.as_str(),
+        actor: e.actor.as_deref(),
+        client_ip: e.client_ip.as_deref(),
+        method: e.method.as_deref(),
+        user_agent: e.user_agent.as_deref(),
+        source_instance: e.source_instance.as_deref(),
+        counted: e.counted,
+        raw: &e.raw,
+        commands,
+    })
+}
+
+impl PgStore {
+    pub(crate) async fn apply_plan(&self, plan: &Plan) -> Result<ApplyOutcome, StorageError> {
+        let wire = wire(plan)?;
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let stmt =
+            client.prepare_cached(&self.sql.apply).await.map_err(|e| classify("preparing apply", e))?;
+        let mut attempt = 1;
+        loop {
+            match client.query_one(&stmt, &[&Json(&wire)]).await {
+                Ok(row) => {
+                    let applied: bool = row.get(0);
+                    return Ok(if applied { ApplyOutcome::Applied } else { ApplyOutcome::Duplicate });
+                }
+                Err(e) if attempt < ATTEMPTS && is_retryable(&e) => {
+                    // Back off, longer each time and by an amount that differs per event, so
+                    // that the transactions that collided do not collide again in lockstep.
+                    let spread = plan
+                        .entry
+                        .id
+                        .bytes()
+                        .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+                    let wait = Duration::from_millis(1 << attempt) + Duration::from_micros(spread % 2_000);
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(classify("applying an event", e)),
+            }
+        }
+    }
+
+    pub(crate) async fn quarantine_record(
+        &self,
+        r: &notify_core::query::QuarantineRecord,
+    ) -> Result<ApplyOutcome, StorageError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let stmt = client.prepare_cached(&self.sql.quarantine).await.map_err(|e| classify("preparing", e))?;
+        let n = client
+            .execute(&stmt, &[&r.key, &r.registry, &r.received_at.to_datetime(), &r.reason, &r.raw])
+            .await
+            .map_err(|e| classify("quarantining an event", e))?;
+        Ok(if n == 1 { ApplyOutcome::Applied } else { ApplyOutcome::Duplicate })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wire_form_names_every_command_by_op() {
+        let body = br#"{"events":[{"id":"e1","timestamp":"2026-01-01T00:00:00.000001Z","action":"push",
+          "target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","size":7,
+          "digest":"sha256:9658c7ed61c5454aa7b8e98e97b79868df635711ba120a5392ad79a7f7b107b9",
+          "repository":"a/b","tag":"1"},"request":{"host":"r"},"actor":{"name":"me"}}]}"#;
+        let event = notify_core::parse_envelope(body, Some("application/json")).unwrap().events.remove(0);
+        let plan = notify_core::translate(&event.unwrap(), &Default::default()).unwrap();
+        let json = serde_json::to_value(wire(&plan).unwrap()).unwrap();
+        let ops: Vec<&str> =
+            json["commands"].as_array().unwrap().iter().map(|c| c["op"].as_str().unwrap()).collect();
+        assert_eq!(ops, ["content", "link", "set_tag", "count_push"]);
+        assert_eq!(json["at"], 1_767_225_600_000_001_i64);
+        assert_eq!(json["commands"][1]["event"], "e1");
+        assert_eq!(json["commands"][1]["actor"], "me");
+        assert_eq!(json["commands"][0]["size"], 7);
+    }
+
+    #[test]
+    fn sizes_beyond_bigint_are_rejected_not_wrapped() {
+        assert!(matches!(size(u64::MAX), Err(StorageError::Rejected { .. })));
+        assert_eq!(size(i64::MAX as u64).unwrap(), i64::MAX);
+    }
+}

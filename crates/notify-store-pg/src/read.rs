@@ -1,0 +1,661 @@
+//! Reads: every query of the `Storage` trait, answered as the reference store answers it.
+//!
+//! Liveness is decided in SQL where a list is filtered or counted by it (the `live_tags` and
+//! `live_links` views of migration 1), and in Rust, mirroring the reference store line by
+//! line, where a tombstone has to be chosen for display (`DigestLocation::deleted`,
+//! `deleted` of repositories). Cursors are the core's `Cursor::from_key` encoding of the same
+//! sort keys, so a cursor from any backend works here.
+
+use chrono::{DateTime, Utc};
+use notify_core::command::ContentReference;
+use notify_core::query::{
+    DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, NameMatch, QuarantineQuery,
+    QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary, TagHistoryEntry,
+    TagSummary, Tombstone,
+};
+use notify_core::{
+    Action, ContentKind, Cursor, Digest, LogEntry, Page, PageRequest, ReferenceKind, RepoRef, Stamp,
+    StorageError, Tag, Timestamp,
+};
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+use crate::PgStore;
+use crate::error::{classify, pool_error};
+
+type Param = Box<dyn ToSql + Sync + Send>;
+
+/// A statement whose filters depend on the request: conditions and their parameters.
+#[derive(Default)]
+struct Filters {
+    conds: Vec<String>,
+    params: Vec<Param>,
+}
+
+impl Filters {
+    /// Adds a parameter and returns its placeholder.
+    fn param(&mut self, value: impl ToSql + Sync + Send + 'static) -> String {
+        self.params.push(Box::new(value));
+        format!("${}", self.params.len())
+    }
+
+    fn cond(&mut self, cond: String) {
+        self.conds.push(cond);
+    }
+
+    fn where_clause(&self) -> String {
+        if self.conds.is_empty() { String::new() } else { format!("WHERE {}", self.conds.join(" AND ")) }
+    }
+
+    fn refs(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()
+    }
+}
+
+fn corrupt(what: &str, detail: impl std::fmt::Display) -> StorageError {
+    StorageError::Internal { message: format!("stored {what} is not valid: {detail}"), source: None }
+}
+
+fn time(t: DateTime<Utc>) -> Timestamp {
+    Timestamp::from_datetime(&t)
+}
+
+fn opt_time(t: Option<DateTime<Utc>>) -> Option<Timestamp> {
+    t.map(time)
+}
+
+/// The earliest instant `timestamptz` holds (4714-11-24 BC), in Unix microseconds.
+const PG_MIN_MICROS: i64 = -210_866_803_200_000_000;
+
+/// A bound given by a client, as a parameter. Every stored time lies within both limits, so
+/// clamping keeps every comparison's answer while staying within what both sides can encode.
+fn bound(micros: i64) -> DateTime<Utc> {
+    let m = micros.clamp(PG_MIN_MICROS, DateTime::<Utc>::MAX_UTC.timestamp_micros());
+    DateTime::from_timestamp_micros(m).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+fn parse<T: std::str::FromStr>(what: &str, s: String) -> Result<T, StorageError>
+where
+    T::Err: std::fmt::Display,
+{
+    s.parse().map_err(|e| corrupt(what, e))
+}
+
+fn kind(s: Option<String>) -> Result<ContentKind, StorageError> {
+    match s {
+        None => Ok(ContentKind::Unknown),
+        Some(k) => ContentKind::parse(&k).ok_or_else(|| corrupt("content kind", k)),
+    }
+}
+
+fn invalid_cursor(c: &Cursor) -> StorageError {
+    StorageError::InvalidCursor(c.as_str().chars().take(64).collect())
+}
+
+/// A `(microseconds, text)` cursor of a newest-first list, checked whole before anything is
+/// read, as the reference store does.
+fn time_cursor(page: &PageRequest) -> Result<Option<(i64, String)>, StorageError> {
+    let Some(c) = &page.after else { return Ok(None) };
+    let mut key = c.to_key(2)?;
+    let id = key.pop().unwrap_or_default();
+    let micros = key[0].parse::<i64>().map_err(|_| invalid_cursor(c))?;
+    Ok(Some((micros, id)))
+}
+
+fn limit(page: &PageRequest) -> i64 {
+    page.effective_limit() as i64 + 1
+}
+
+/// The delete that hides something last seen at `seen`: the newest of the link's and the
+/// repository's deletes that is newer than `seen` (the repository's on a tie, as
+/// `Iterator::max_by` picks the last).
+fn hiding_delete(seen: &Stamp, link: Option<&Tombstone>, repo: Option<&Tombstone>) -> Option<Tombstone> {
+    [link, repo]
+        .into_iter()
+        .flatten()
+        .filter(|d| stamp_of(d) > *seen)
+        .max_by(|a, b| stamp_of(a).cmp(&stamp_of(b)))
+        .cloned()
+}
+
+fn stamp_of(t: &Tombstone) -> Stamp {
+    Stamp { at: t.at, event_id: t.event_id.clone() }
+}
+
+fn stamp(at: Option<DateTime<Utc>>, event: Option<String>) -> Option<Stamp> {
+    Some(Stamp { at: time(at?), event_id: event? })
+}
+
+fn tombstone(at: Option<DateTime<Utc>>, event: Option<String>, actor: Option<String>) -> Option<Tombstone> {
+    Some(Tombstone { at: time(at?), event_id: event?, actor })
+}
+
+/// A repository's tombstone, shown while nothing was observed there after the delete.
+fn repo_deleted(seen: Option<Stamp>, deleted: Option<Tombstone>) -> Option<Tombstone> {
+    deleted.filter(|d| seen.as_ref().is_none_or(|s| stamp_of(d) > *s))
+}
+
+/// Reads `seen_at, seen_event, deleted_at, deleted_event, deleted_by` from `first`.
+fn repo_tombstone(row: &Row, first: usize) -> Option<Tombstone> {
+    repo_deleted(
+        stamp(row.get(first), row.get(first + 1)),
+        tombstone(row.get(first + 2), row.get(first + 3), row.get(first + 4)),
+    )
+}
+
+fn u64_of(v: i64) -> u64 {
+    // Counters only grow from zero.
+    u64::try_from(v).unwrap_or_default()
+}
+
+/// The columns of `events` in `LogEntry` order.
+const EVENT_COLUMNS: &str = "id, at, action, registry, repository, tag, digest, media_type, kind::text, \
+     actor, client_ip, method, user_agent, source_instance, counted, raw";
+
+fn log_entry(row: &Row) -> Result<LogEntry, StorageError> {
+    Ok(LogEntry {
+        id: row.get(0),
+        timestamp: time(row.get(1)),
+        action: Action::from(row.get::<_, &str>(2)),
+        registry: row.get(3),
+        repository: parse("repository name", row.get(4))?,
+        tag: row.get::<_, Option<String>>(5).map(|t| parse("tag", t)).transpose()?,
+        digest: row.get::<_, Option<String>>(6).map(|d| parse("digest", d)).transpose()?,
+        media_type: row.get(7),
+        kind: kind(row.get(8))?,
+        actor: row.get(9),
+        client_ip: row.get(10),
+        method: row.get(11),
+        user_agent: row.get(12),
+        source_instance: row.get(13),
+        counted: row.get(14),
+        raw: row.get(15),
+    })
+}
+
+/// `LIKE` pattern of a name match: the text lowercased as the reference store does (ASCII
+/// only), with the pattern characters escaped.
+fn like_pattern(m: &NameMatch) -> String {
+    let (text, prefix) = match m {
+        NameMatch::Prefix(p) => (p, true),
+        NameMatch::Substring(s) => (s, false),
+    };
+    let mut escaped = String::with_capacity(text.len() + 2);
+    if !prefix {
+        escaped.push('%');
+    }
+    for ch in text.to_ascii_lowercase().chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(ch);
+    }
+    escaped.push('%');
+    escaped
+}
+
+impl PgStore {
+    async fn client(&self) -> Result<deadpool_postgres::Object, StorageError> {
+        self.pool.get().await.map_err(pool_error)
+    }
+
+    async fn rows(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        what: &str,
+    ) -> Result<Vec<Row>, StorageError> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(sql).await.map_err(|e| classify(what, e))?;
+        client.query(&stmt, params).await.map_err(|e| classify(what, e))
+    }
+
+    pub(crate) async fn ping_db(&self) -> Result<(), StorageError> {
+        let rows = self.rows("SELECT pg_is_in_recovery()", &[], "pinging").await?;
+        match rows.first().map(|r| r.get::<_, bool>(0)) {
+            Some(false) => Ok(()),
+            _ => Err(StorageError::Unavailable {
+                message: "the database is a read-only standby".to_owned(),
+                source: None,
+            }),
+        }
+    }
+
+    pub(crate) async fn list_repositories(
+        &self,
+        q: &RepositoryQuery,
+    ) -> Result<Page<RepositorySummary>, StorageError> {
+        let s = &self.sql.schema;
+        let mut f = Filters::default();
+        if let Some(registry) = &q.registry {
+            let p = f.param(registry.clone());
+            f.cond(format!("r.registry = {p}"));
+        }
+        if let Some(m) = &q.name {
+            let p = f.param(like_pattern(m));
+            f.cond(format!("r.name LIKE {p}"));
+        }
+        if let Some(c) = &q.page.after {
+            let key = c.to_key(2)?;
+            let (a, b) = (f.param(key[0].clone()), f.param(key[1].clone()));
+            f.cond(format!("(r.registry, r.name) > ({a}, {b})"));
+        }
+        let lim = f.param(limit(&q.page));
+        let sql = format!(
+            "SELECT r.registry, r.name, (SELECT count(*) FROM {s}.live_tags t WHERE t.repo_id = r.id), \
+                    r.push_count, r.pull_count, r.last_push, r.last_pull, \
+                    r.seen_at, r.seen_event, r.deleted_at, r.deleted_event, r.deleted_by \
+             FROM {s}.repositories r {} ORDER BY r.registry, r.name LIMIT {lim}",
+            f.where_clause()
+        );
+        let rows = self.rows(&sql, &f.refs(), "listing repositories").await?;
+        let items = rows
+            .iter()
+            .map(|row| {
+                Ok(RepositorySummary {
+                    registry: row.get(0),
+                    repository: parse("repository name", row.get(1))?,
+                    tag_count: u64_of(row.get(2)),
+                    push_count: u64_of(row.get(3)),
+                    pull_count: u64_of(row.get(4)),
+                    last_push: opt_time(row.get(5)),
+                    last_pull: opt_time(row.get(6)),
+                    deleted: repo_tombstone(row, 7),
+                })
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        Ok(Page::from_overfetch(items, q.page.effective_limit(), |r| {
+            vec![r.registry.clone(), r.repository.to_string()]
+        }))
+    }
+
+    pub(crate) async fn list_tags(
+        &self,
+        repo: &RepoRef,
+        page: &PageRequest,
+    ) -> Result<Page<TagSummary>, StorageError> {
+        let s = &self.sql.schema;
+        let mut f = Filters::default();
+        let (reg, name) = (f.param(repo.registry.clone()), f.param(repo.repository.to_string()));
+        f.cond(format!(
+            "t.repo_id = (SELECT id FROM {s}.repositories WHERE registry = {reg} AND name = {name})"
+        ));
+        if let Some(c) = &page.after {
+            let key = c.to_key(1)?;
+            let p = f.param(key[0].clone());
+            f.cond(format!("t.tag > {p}"));
+        }
+        let lim = f.param(limit(page));
+        let sql = format!(
+            "SELECT t.tag, t.digest, c.kind::text, c.media_type, t.set_at, t.actor, \
+                    t.push_count, t.pull_count, t.last_pulled \
+             FROM {s}.live_tags t LEFT JOIN {s}.content c ON c.digest = t.digest \
+             {} ORDER BY t.tag LIMIT {lim}",
+            f.where_clause()
+        );
+        let rows = self.rows(&sql, &f.refs(), "listing tags").await?;
+        let items = rows
+            .iter()
+            .map(|row| {
+                Ok(TagSummary {
+                    tag: parse("tag", row.get(0))?,
+                    digest: parse("digest", row.get(1))?,
+                    kind: kind(row.get(2))?,
+                    media_type: row.get(3),
+                    pushed_at: time(row.get(4)),
+                    pushed_by: row.get(5),
+                    push_count: u64_of(row.get(6)),
+                    pull_count: u64_of(row.get(7)),
+                    last_pulled: opt_time(row.get(8)),
+                })
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        Ok(Page::from_overfetch(items, page.effective_limit(), |t| vec![t.tag.to_string()]))
+    }
+
+    pub(crate) async fn list_tag_history(
+        &self,
+        repo: &RepoRef,
+        tag: &Tag,
+        page: &PageRequest,
+    ) -> Result<Page<TagHistoryEntry>, StorageError> {
+        let s = &self.sql.schema;
+        let cursor = time_cursor(page)?;
+        let mut f = Filters::default();
+        let (reg, name, t) =
+            (f.param(repo.registry.clone()), f.param(repo.repository.to_string()), f.param(tag.to_string()));
+        f.cond(format!(
+            "h.repo_id = (SELECT id FROM {s}.repositories WHERE registry = {reg} AND name = {name}) AND h.tag = {t}"
+        ));
+        if let Some((m, id)) = cursor {
+            let (a, b) = (f.param(bound(m)), f.param(id));
+            f.cond(format!("(h.at, h.event_id) < ({a}, {b})"));
+        }
+        let lim = f.param(limit(page));
+        let sql = format!(
+            "SELECT h.at, h.event_id, h.actor, h.digest, \
+                    (SELECT p.digest FROM {s}.tag_history p \
+                     WHERE p.repo_id = h.repo_id AND p.tag = h.tag AND (p.at, p.event_id) < (h.at, h.event_id) \
+                     ORDER BY p.at DESC, p.event_id DESC LIMIT 1) \
+             FROM {s}.tag_history h {} ORDER BY h.at DESC, h.event_id DESC LIMIT {lim}",
+            f.where_clause()
+        );
+        let rows = self.rows(&sql, &f.refs(), "reading tag history").await?;
+        let items = rows
+            .iter()
+            .map(|row| {
+                Ok(TagHistoryEntry {
+                    at: time(row.get(0)),
+                    event_id: row.get(1),
+                    actor: row.get(2),
+                    digest: row.get::<_, Option<String>>(3).map(|d| parse("digest", d)).transpose()?,
+                    previous: row.get::<_, Option<String>>(4).map(|d| parse("digest", d)).transpose()?,
+                })
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        Ok(Page::from_overfetch(items, page.effective_limit(), |e| {
+            vec![e.at.unix_micros().to_string(), e.event_id.clone()]
+        }))
+    }
+
+    pub(crate) async fn digest_info(&self, digest: &Digest) -> Result<Option<DigestInfo>, StorageError> {
+        let client = self.client().await?;
+        let sql = &self.sql;
+        let failed = |e| classify("describing a digest", e);
+        let (content, links, refs, referrers) = tokio::try_join!(
+            client.prepare_cached(&sql.digest_content),
+            client.prepare_cached(&sql.digest_links),
+            client.prepare_cached(&sql.digest_refs),
+            client.prepare_cached(&sql.digest_referrers),
+        )
+        .map_err(failed)?;
+        let d = digest.as_str();
+        let params: &[&(dyn ToSql + Sync)] = &[&d];
+        // One connection, four statements in flight: the driver pipelines them.
+        let (content, links, refs, referrers) = tokio::try_join!(
+            client.query(&content, params),
+            client.query(&links, params),
+            client.query(&refs, params),
+            client.query(&referrers, params),
+        )
+        .map_err(failed)?;
+        let content = content.first();
+        if content.is_none() && links.is_empty() {
+            return Ok(None);
+        }
+        let repositories = links
+            .iter()
+            .map(|row| {
+                let seen = stamp(row.get(3), row.get(4));
+                let link_deleted = tombstone(row.get(5), row.get(6), row.get(7));
+                let repo_deleted = tombstone(row.get(8), row.get(9), row.get(10));
+                let (live, deleted) = match &seen {
+                    None => (false, link_deleted),
+                    Some(seen) => match hiding_delete(seen, link_deleted.as_ref(), repo_deleted.as_ref()) {
+                        None => (true, None),
+                        Some(d) => (false, Some(d)),
+                    },
+                };
+                Ok(DigestLocation {
+                    registry: row.get(0),
+                    repository: parse("repository name", row.get(1))?,
+                    live,
+                    first_seen: opt_time(row.get(2)),
+                    deleted,
+                    tags: row
+                        .get::<_, Vec<String>>(13)
+                        .into_iter()
+                        .map(|t| parse("tag", t))
+                        .collect::<Result<_, _>>()?,
+                    pull_count: u64_of(row.get(11)),
+                    last_pulled: opt_time(row.get(12)),
+                })
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        let references = refs
+            .iter()
+            .map(|row| {
+                let k: String = row.get(1);
+                Ok(ContentReference {
+                    digest: parse("digest", row.get(0))?,
+                    kind: ReferenceKind::parse(&k).ok_or_else(|| corrupt("reference kind", k))?,
+                    media_type: row.get(2),
+                    size: u64_of(row.get(3)),
+                })
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        let referenced_by = referrers
+            .iter()
+            .map(|row| {
+                let k: String = row.get(1);
+                Ok(Referrer {
+                    digest: parse("digest", row.get(0))?,
+                    kind: ReferenceKind::parse(&k).ok_or_else(|| corrupt("reference kind", k))?,
+                })
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        Ok(Some(DigestInfo {
+            digest: digest.clone(),
+            kind: kind(content.map(|c| c.get(0)))?,
+            media_type: content.and_then(|c| c.get(1)),
+            size: content.and_then(|c| c.get::<_, Option<i64>>(2)).map(u64_of),
+            artifact_type: content.and_then(|c| c.get(3)),
+            first_seen: content.map(|c| time(c.get(4))),
+            repositories,
+            references,
+            referenced_by,
+        }))
+    }
+
+    pub(crate) async fn list_events(&self, q: &EventQuery) -> Result<Page<LogEntry>, StorageError> {
+        let s = &self.sql.schema;
+        let mut f = Filters::default();
+        let eq = |f: &mut Filters, column: &str, value: Option<String>| {
+            if let Some(v) = value {
+                let p = f.param(v);
+                f.cond(format!("{column} = {p}"));
+            }
+        };
+        eq(&mut f, "registry", q.registry.clone());
+        eq(&mut f, "repository", q.repository.as_ref().map(|r| r.to_string()));
+        eq(&mut f, "tag", q.tag.as_ref().map(|t| t.to_string()));
+        eq(&mut f, "digest", q.digest.as_ref().map(|d| d.to_string()));
+        eq(&mut f, "action", q.action.as_ref().map(|a| a.as_str().to_owned()));
+        eq(&mut f, "actor", q.actor.clone());
+        eq(&mut f, "client_ip", q.client_ip.clone());
+        if let Some(since) = q.since {
+            let p = f.param(bound(since.unix_micros()));
+            f.cond(format!("at >= {p}"));
+        }
+        if let Some(until) = q.until {
+            let p = f.param(bound(until.unix_micros()));
+            f.cond(format!("at < {p}"));
+        }
+        if let Some((m, id)) = time_cursor(&q.page)? {
+            let (a, b) = (f.param(bound(m)), f.param(id));
+            f.cond(format!("(at, id) < ({a}, {b})"));
+        }
+        let lim = f.param(limit(&q.page));
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM {s}.events {} ORDER BY at DESC, id DESC LIMIT {lim}",
+            f.where_clause()
+        );
+        let rows = self.rows(&sql, &f.refs(), "reading events").await?;
+        let items = rows.iter().map(log_entry).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_overfetch(items, q.page.effective_limit(), |e| {
+            vec![e.timestamp.unix_micros().to_string(), e.id.clone()]
+        }))
+    }
+
+    pub(crate) async fn stats(&self, repo: &RepoRef) -> Result<Option<RepositoryStats>, StorageError> {
+        let rows = self
+            .rows(&self.sql.stats, &[&repo.registry, &repo.repository.as_str()], "reading statistics")
+            .await?;
+        let Some(row) = rows.first() else { return Ok(None) };
+        Ok(Some(RepositoryStats {
+            registry: row.get(0),
+            repository: parse("repository name", row.get(1))?,
+            tag_count: u64_of(row.get(2)),
+            live_digests: u64_of(row.get(3)),
+            push_count: u64_of(row.get(4)),
+            pull_count: u64_of(row.get(5)),
+            first_push: opt_time(row.get(6)),
+            last_push: opt_time(row.get(7)),
+            first_pull: opt_time(row.get(8)),
+            last_pull: opt_time(row.get(9)),
+            pushers: row.get(10),
+            pullers: row.get(11),
+            deleted: repo_tombstone(row, 12),
+        }))
+    }
+
+    /// The inventory walks repositories in order, a batch at a time, and takes the live tags
+    /// of each: a single join sorted by (registry, name, tag) would sort every live tag of
+    /// the database for each page, since the planner cannot see that per-repository tag
+    /// lists come out of their index already in order. The `LIMIT` inside the lateral join
+    /// keeps the planner from flattening it into a hash join over every tag and link.
+    pub(crate) async fn list_inventory(
+        &self,
+        q: &InventoryQuery,
+    ) -> Result<Page<InventoryItem>, StorageError> {
+        let s = &self.sql.schema;
+        let want = q.page.effective_limit() + 1;
+        // The first batch starts at the cursor's repository, after its tag; the next ones
+        // after the last repository of the previous batch.
+        let (mut registry, mut name, tag) = match &q.page.after {
+            Some(c) => {
+                let mut key = c.to_key(3)?;
+                let tag = key.pop().unwrap_or_default();
+                let name = key.pop().unwrap_or_default();
+                (key.pop().unwrap_or_default(), name, Some(tag))
+            }
+            None => (String::new(), String::new(), None),
+        };
+        let mut first = true;
+        let mut items = Vec::new();
+        loop {
+            let mut f = Filters::default();
+            if let Some(r) = &q.registry {
+                let p = f.param(r.clone());
+                f.cond(format!("registry = {p}"));
+            }
+            let after_tag = match (&tag, first) {
+                (None, true) => String::new(),
+                (Some(t), true) => {
+                    let (a, b) = (f.param(registry.clone()), f.param(name.clone()));
+                    f.cond(format!("(registry, name) >= ({a}, {b})"));
+                    let t = f.param(t.clone());
+                    format!("AND (b.registry, b.name, lt.tag) > ({a}, {b}, {t})")
+                }
+                (_, false) => {
+                    let (a, b) = (f.param(registry.clone()), f.param(name.clone()));
+                    f.cond(format!("(registry, name) > ({a}, {b})"));
+                    String::new()
+                }
+            };
+            let batch = f.param(want as i64);
+            let sql = format!(
+                "WITH b AS (SELECT id, registry, name FROM {s}.repositories {} \
+                            ORDER BY registry, name LIMIT {batch}) \
+                 SELECT b.registry, b.name, t.tag, t.digest, c.media_type \
+                 FROM b LEFT JOIN LATERAL (SELECT lt.tag, lt.digest FROM {s}.live_tags lt \
+                                           WHERE lt.repo_id = b.id {after_tag} \
+                                           ORDER BY lt.tag LIMIT {batch}) t ON true \
+                 LEFT JOIN {s}.content c ON c.digest = t.digest \
+                 ORDER BY b.registry, b.name, t.tag NULLS FIRST",
+                f.where_clause()
+            );
+            let rows = self.rows(&sql, &f.refs(), "reading the inventory").await?;
+            let mut repos = 0;
+            for row in &rows {
+                let (r, n): (String, String) = (row.get(0), row.get(1));
+                if (&r, &n) != (&registry, &name) || repos == 0 {
+                    repos += 1;
+                    (registry, name) = (r, n);
+                }
+                let Some(tag) = row.get::<_, Option<String>>(2) else { continue };
+                items.push(InventoryItem {
+                    registry: registry.clone(),
+                    repository: parse("repository name", name.clone())?,
+                    tag: parse("tag", tag)?,
+                    digest: parse("digest", row.get(3))?,
+                    media_type: row.get(4),
+                });
+            }
+            first = false;
+            if items.len() >= want || repos < want {
+                break;
+            }
+        }
+        items.truncate(want);
+        Ok(Page::from_overfetch(items, q.page.effective_limit(), |i| {
+            vec![i.registry.clone(), i.repository.to_string(), i.tag.to_string()]
+        }))
+    }
+
+    pub(crate) async fn list_quarantine(
+        &self,
+        page: &QuarantineQuery,
+    ) -> Result<Page<QuarantineRecord>, StorageError> {
+        let s = &self.sql.schema;
+        let mut f = Filters::default();
+        if let Some((m, key)) = time_cursor(page)? {
+            let (a, b) = (f.param(bound(m)), f.param(key));
+            f.cond(format!("(received_at, key) < ({a}, {b})"));
+        }
+        let lim = f.param(limit(page));
+        let sql = format!(
+            "SELECT key, registry, received_at, reason, raw FROM {s}.quarantine {} \
+             ORDER BY received_at DESC, key DESC LIMIT {lim}",
+            f.where_clause()
+        );
+        let rows = self.rows(&sql, &f.refs(), "reading quarantine").await?;
+        let items = rows
+            .iter()
+            .map(|row| QuarantineRecord {
+                key: row.get(0),
+                registry: row.get(1),
+                received_at: time(row.get(2)),
+                reason: row.get(3),
+                raw: row.get(4),
+            })
+            .collect::<Vec<_>>();
+        Ok(Page::from_overfetch(items, page.effective_limit(), |r| {
+            vec![r.received_at.unix_micros().to_string(), r.key.clone()]
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_escape_wildcards_and_lowercase_ascii() {
+        assert_eq!(like_pattern(&NameMatch::Prefix("Lib".into())), "lib%");
+        assert_eq!(like_pattern(&NameMatch::Substring("a_b%c\\".into())), "%a\\_b\\%c\\\\%");
+        assert_eq!(like_pattern(&NameMatch::Substring(String::new())), "%%");
+    }
+
+    #[test]
+    fn client_bounds_are_clamped_into_both_ranges() {
+        assert_eq!(bound(0).timestamp_micros(), 0);
+        assert_eq!(bound(i64::MIN).timestamp_micros(), PG_MIN_MICROS);
+        assert_eq!(bound(i64::MAX).timestamp_micros(), DateTime::<Utc>::MAX_UTC.timestamp_micros());
+    }
+
+    #[test]
+    fn the_repository_delete_wins_a_tie_as_in_the_reference_store() {
+        let t = |at: i64, id: &str, who: &str| Tombstone {
+            at: Timestamp::from_unix_micros(at),
+            event_id: id.into(),
+            actor: Some(who.into()),
+        };
+        let seen = Stamp { at: Timestamp::from_unix_micros(5), event_id: "s".into() };
+        assert_eq!(hiding_delete(&seen, Some(&t(4, "a", "l")), Some(&t(3, "a", "r"))), None);
+        let hidden = hiding_delete(&seen, Some(&t(6, "a", "l")), Some(&t(6, "a", "r")));
+        assert_eq!(hidden.unwrap().actor.as_deref(), Some("r"));
+        let hidden = hiding_delete(&seen, Some(&t(7, "a", "l")), Some(&t(6, "a", "r")));
+        assert_eq!(hidden.unwrap().actor.as_deref(), Some("l"));
+    }
+}

@@ -1,0 +1,82 @@
+//! Eight writers delivering the same 2,000 events at once, each event by several writers at
+//! the same moment: the store ends with exactly one copy of each.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use notify_core::testkit::snapshot;
+use notify_core::testkit::strategy::event_sequence;
+use notify_core::{ApplyOutcome, MemoryStore, Plan, Policy, Storage, translate};
+use proptest::strategy::{Strategy, ValueTree};
+use proptest::test_runner::TestRunner;
+
+const EVENTS: usize = 2_000;
+const WRITERS: usize = 8;
+
+fn plans() -> Vec<Plan> {
+    let mut runner = TestRunner::deterministic();
+    let events = event_sequence(EVENTS..=EVENTS).new_tree(&mut runner).expect("a sequence").current();
+    let policy = Policy::default();
+    events.iter().filter_map(|e| translate(e, &policy).ok()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_redelivery_stores_each_event_once() {
+    let plans = Arc::new(plans());
+    let pg = support::fresh_store_with_pool(WRITERS).await;
+    let applied = Arc::new(AtomicUsize::new(0));
+    let started = std::time::Instant::now();
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let (store, plans, applied) = (pg.store.clone(), plans.clone(), applied.clone());
+        writers.push(tokio::spawn(async move {
+            // Half go forwards and half backwards, each a few events off the others, so that
+            // every event is in flight in several writers at nearly the same time.
+            let n = plans.len();
+            for i in 0..n {
+                let j = (i + w / 2) % n;
+                let plan = if w % 2 == 0 { &plans[j] } else { &plans[n - 1 - j] };
+                match store.apply(plan).await {
+                    Ok(ApplyOutcome::Applied) => {
+                        applied.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(ApplyOutcome::Duplicate) => {}
+                    Err(e) => panic!("writer {w}: apply of {} failed: {e}", plan.entry.id),
+                }
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await.expect("a writer panicked");
+    }
+    eprintln!("{} deliveries by {WRITERS} writers in {:?}", plans.len() * WRITERS, started.elapsed());
+    assert_eq!(applied.load(Ordering::Relaxed), plans.len(), "every event applied exactly once");
+
+    let client = pg.pool().get().await.expect("a connection");
+    let s = pg.schema();
+    let logged: i64 =
+        client.query_one(&format!("SELECT count(*) FROM \"{s}\".events"), &[]).await.unwrap().get(0);
+    assert_eq!(logged as usize, plans.len());
+    let counted: i64 = client
+        .query_one(&format!("SELECT count(*) FROM \"{s}\".events WHERE counted"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    let counters: i64 = client
+        .query_one(&format!("SELECT sum(push_count + pull_count)::bigint FROM \"{s}\".repositories"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(counters, counted, "repository counters add up to the counted events");
+
+    let memory = MemoryStore::new();
+    for plan in plans.iter() {
+        memory.apply(plan).await.unwrap();
+    }
+    let started = std::time::Instant::now();
+    let pg_snapshot = snapshot(&*pg).await;
+    eprintln!("snapshot in {:?}", started.elapsed());
+    assert_eq!(pg_snapshot, snapshot(&memory).await);
+}

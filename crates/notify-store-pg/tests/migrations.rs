@@ -1,0 +1,95 @@
+//! The migration runner: idempotent, safe to race, upgrades keep data, and refuses schemas it
+//! does not understand.
+
+mod support;
+
+use notify_core::query::EventQuery;
+use notify_core::testkit::builder::{EventBuilder, test_digest, time};
+use notify_core::{ApplyOutcome, Policy, Storage};
+use notify_store_pg::migrate::{MIGRATIONS, latest_version};
+use notify_store_pg::{PgError, PgStore};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrating_again_changes_nothing() {
+    let pg = support::fresh_store().await;
+    assert_eq!(pg.schema_version().await.unwrap(), Some(latest_version()));
+    assert_eq!(pg.migrate().await.unwrap(), Vec::<i32>::new());
+    assert_eq!(pg.migrate().await.unwrap(), Vec::<i32>::new());
+    assert_eq!(pg.schema_version().await.unwrap(), Some(latest_version()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_migrating_at_once_apply_each_migration_once() {
+    let config = support::cluster().config(&support::fresh_schema());
+    let runs: Vec<_> = (0..4)
+        .map(|_| {
+            let store = PgStore::connect_without_migrating(&config).unwrap();
+            tokio::spawn(async move { store.migrate().await })
+        })
+        .collect();
+    let mut applied = Vec::new();
+    for run in runs {
+        applied.extend(run.await.unwrap().unwrap());
+    }
+    applied.sort();
+    let all: Vec<i32> = MIGRATIONS.iter().map(|m| m.version).collect();
+    assert_eq!(applied, all, "each migration ran exactly once across the racing processes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upgrade_from_the_previous_version_keeps_the_data() {
+    let config = support::cluster().config(&support::fresh_schema());
+    let store = PgStore::connect_without_migrating(&config).unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), None);
+    let previous = latest_version() - 1;
+    assert_eq!(store.migrate_to(previous).await.unwrap(), (1..=previous).collect::<Vec<_>>());
+    assert_eq!(store.schema_version().await.unwrap(), Some(previous));
+
+    // Data written at the previous version, as that version's writer wrote it.
+    let client = store.pool().get().await.unwrap();
+    let s = store.schema();
+    client
+        .batch_execute(&format!(
+            "INSERT INTO \"{s}\".events (id, at, action, registry, repository, digest, kind, counted, raw)
+             VALUES ('old-1', '2026-01-01T00:00:00Z', 'pull', 'r', 'team/app', '{d}', 'manifest', true, '{{}}');
+             INSERT INTO \"{s}\".repositories (registry, name, pull_count) VALUES ('r', 'team/app', 1);",
+            d = test_digest(1)
+        ))
+        .await
+        .unwrap();
+    drop(client);
+
+    assert_eq!(store.migrate().await.unwrap(), vec![latest_version()]);
+    let events = store.events(&EventQuery::default()).await.unwrap();
+    assert_eq!(events.items.len(), 1);
+    assert_eq!(events.items[0].id, "old-1");
+
+    // And the upgraded schema takes new events beside the old ones.
+    let plan = EventBuilder::push("new-1", time(10), "team/app")
+        .manifest(&test_digest(2), 10)
+        .tag("1.0")
+        .plan(&Policy::default());
+    assert_eq!(store.apply(&plan).await.unwrap(), ApplyOutcome::Applied);
+    assert_eq!(store.events(&EventQuery::default()).await.unwrap().items.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_or_unknown_migration_stops_the_start() {
+    let pg = support::fresh_store().await;
+    let client = pg.pool().get().await.unwrap();
+    let s = pg.schema();
+    client
+        .batch_execute(&format!("UPDATE \"{s}\".schema_migrations SET checksum = 'x' WHERE version = 1"))
+        .await
+        .unwrap();
+    assert!(matches!(pg.migrate().await, Err(PgError::ChecksumMismatch { version: 1, .. })));
+    client.batch_execute(&format!("DELETE FROM \"{s}\".schema_migrations WHERE version = 1")).await.unwrap();
+    client
+        .batch_execute(&format!(
+            "INSERT INTO \"{s}\".schema_migrations (version, name, checksum) VALUES (99, 'future', 'x')"
+        ))
+        .await
+        .unwrap();
+    assert!(matches!(pg.migrate().await, Err(PgError::SchemaTooNew { found: 99, .. })));
+    assert!(matches!(pg.migrate_to(42).await, Err(PgError::UnknownVersion(42))));
+}
