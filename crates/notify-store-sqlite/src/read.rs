@@ -1,0 +1,658 @@
+//! Reads: every query of the `Storage` trait, answered as the reference store answers it.
+//!
+//! Liveness is decided in SQL where a list is filtered or counted by it ([`LIVE_TAG`],
+//! [`LIVE_LINK`]), and in Rust, mirroring the reference store, where a tombstone has to be
+//! chosen for display (`DigestLocation::deleted`, a repository's `deleted`). Lists fetch one
+//! item more than the page holds to tell whether a next page exists, and their cursors are
+//! the core's `Cursor::from_key` encoding of the same sort keys, so a cursor of any backend
+//! works here.
+
+use notify_core::command::ContentReference;
+use notify_core::query::{
+    DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, NameMatch, QuarantineQuery,
+    QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary, TagHistoryEntry,
+    TagSummary, Tombstone,
+};
+use notify_core::{
+    Action, ContentKind, Digest, LogEntry, Page, PageRequest, RepoRef, Stamp, StorageError, Tag, Timestamp,
+};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+
+use crate::error::{classify, corrupt};
+use crate::kinds::{content_kind, reference_kind};
+
+/// A tag `t` of repository `r` is live when its register is a set that neither a delete of
+/// its digest's link `l` (left-joined on the digest) nor the repository's delete outranks.
+/// A comparison with a NULL stamp is NULL: no delete, no hiding.
+const LIVE_TAG: &str = "t.digest IS NOT NULL \
+     AND NOT ifnull((l.deleted_at, l.deleted_event) > (t.set_at, t.set_event), 0) \
+     AND NOT ifnull((r.deleted_at, r.deleted_event) > (t.set_at, t.set_event), 0)";
+
+/// A link `l` of repository `r` is live when it was observed and no delete of it or of the
+/// repository is newer than the last observation.
+const LIVE_LINK: &str = "l.seen_at IS NOT NULL \
+     AND NOT ifnull((l.deleted_at, l.deleted_event) > (l.seen_at, l.seen_event), 0) \
+     AND NOT ifnull((r.deleted_at, r.deleted_event) > (l.seen_at, l.seen_event), 0)";
+
+/// Live tags of the repository `r` of the enclosing query.
+fn count_live_tags() -> String {
+    format!(
+        "(SELECT count(*) FROM tags t LEFT JOIN links l ON l.repo_id = t.repo_id AND l.digest = t.digest \
+         WHERE t.repo_id = r.id AND {LIVE_TAG})"
+    )
+}
+
+fn sql(e: rusqlite::Error) -> StorageError {
+    classify("reading", e)
+}
+
+fn time(m: i64) -> Timestamp {
+    Timestamp::from_unix_micros(m)
+}
+
+fn opt_time(m: Option<i64>) -> Option<Timestamp> {
+    m.map(time)
+}
+
+fn parse<T: std::str::FromStr>(what: &str, s: String) -> Result<T, StorageError>
+where
+    T::Err: std::fmt::Display,
+{
+    s.parse().map_err(|e| corrupt(what, e))
+}
+
+fn parse_opt<T: std::str::FromStr>(what: &str, s: Option<String>) -> Result<Option<T>, StorageError>
+where
+    T::Err: std::fmt::Display,
+{
+    s.map(|s| parse(what, s)).transpose()
+}
+
+fn count(v: i64) -> u64 {
+    // Counters only grow from zero.
+    u64::try_from(v).unwrap_or_default()
+}
+
+fn stamp_of(t: &Tombstone) -> Stamp {
+    Stamp { at: t.at, event_id: t.event_id.clone() }
+}
+
+fn stamp(at: Option<i64>, event: Option<String>) -> Option<Stamp> {
+    Some(Stamp { at: time(at?), event_id: event? })
+}
+
+fn tombstone(at: Option<i64>, event: Option<String>, actor: Option<String>) -> Option<Tombstone> {
+    Some(Tombstone { at: time(at?), event_id: event?, actor })
+}
+
+/// The delete that hides something last seen at `seen`: the newest of the link's and the
+/// repository's deletes that is newer than `seen` (the repository's on a tie, as
+/// `Iterator::max_by` in the reference store picks the last).
+fn hiding_delete(seen: &Stamp, link: Option<&Tombstone>, repo: Option<&Tombstone>) -> Option<Tombstone> {
+    [link, repo]
+        .into_iter()
+        .flatten()
+        .filter(|d| stamp_of(d) > *seen)
+        .max_by(|a, b| stamp_of(a).cmp(&stamp_of(b)))
+        .cloned()
+}
+
+/// A repository's tombstone, shown while nothing was observed there after the delete.
+fn repo_deleted(seen: Option<Stamp>, deleted: Option<Tombstone>) -> Option<Tombstone> {
+    deleted.filter(|d| seen.as_ref().is_none_or(|s| stamp_of(d) > *s))
+}
+
+/// Reads `seen_at, seen_event, deleted_at, deleted_event, deleted_by` from column `first` on.
+fn repo_tombstone(row: &Row<'_>, first: usize) -> rusqlite::Result<Option<Tombstone>> {
+    Ok(repo_deleted(
+        stamp(row.get(first)?, row.get(first + 1)?),
+        tombstone(row.get(first + 2)?, row.get(first + 3)?, row.get(first + 4)?),
+    ))
+}
+
+fn limit(page: &PageRequest) -> i64 {
+    page.effective_limit() as i64 + 1
+}
+
+/// The `(microseconds, text)` key of a newest-first list's cursor. A malformed one is refused
+/// up front, as the reference store does, even when the list has no item to compare it with.
+fn time_cursor(page: &PageRequest) -> Result<Option<(i64, String)>, StorageError> {
+    let Some(c) = &page.after else { return Ok(None) };
+    let mut key = c.to_key(2)?;
+    let id = key.pop().unwrap_or_default();
+    let micros = key[0]
+        .parse::<i64>()
+        .map_err(|_| StorageError::InvalidCursor(c.as_str().chars().take(64).collect()))?;
+    Ok(Some((micros, id)))
+}
+
+/// A statement whose conditions depend on the request.
+#[derive(Default)]
+struct Filters {
+    conds: Vec<String>,
+    params: Vec<Value>,
+}
+
+impl Filters {
+    /// Adds a parameter and returns its placeholder.
+    fn param(&mut self, value: impl Into<Value>) -> String {
+        self.params.push(value.into());
+        format!("?{}", self.params.len())
+    }
+
+    fn cond(&mut self, cond: String) {
+        self.conds.push(cond);
+    }
+
+    fn where_clause(&self) -> String {
+        if self.conds.is_empty() { String::new() } else { format!("WHERE {}", self.conds.join(" AND ")) }
+    }
+
+    fn rows<T>(
+        &self,
+        conn: &Connection,
+        sql_text: &str,
+        map: impl FnMut(&Row<'_>) -> Result<T, StorageError>,
+    ) -> Result<Vec<T>, StorageError> {
+        query(conn, sql_text, params_from_iter(self.params.iter()), map)
+    }
+}
+
+/// Runs a prepared (cached) statement and maps every row.
+fn query<T, P: rusqlite::Params>(
+    conn: &Connection,
+    sql_text: &str,
+    params: P,
+    mut map: impl FnMut(&Row<'_>) -> Result<T, StorageError>,
+) -> Result<Vec<T>, StorageError> {
+    let mut stmt = conn.prepare_cached(sql_text).map_err(sql)?;
+    let mut rows = stmt.query(params).map_err(sql)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(sql)? {
+        out.push(map(row)?);
+    }
+    Ok(out)
+}
+
+/// Row getters return rusqlite errors; a wrong type in a row is the store's fault.
+fn get<T: rusqlite::types::FromSql>(row: &Row<'_>, i: usize) -> Result<T, StorageError> {
+    row.get(i).map_err(sql)
+}
+
+/// The bounds of a case-insensitive prefix search, which an index on the name answers as a
+/// range: names are lowercase by grammar, and every text in `[p, p || U+10FFFF)` starts with
+/// `p`. Every name starting with `p` lies there too, as names are ASCII by grammar (only a
+/// text continuing `p` with U+10FFFF and more would sort past the bound).
+fn prefix_bounds(p: &str) -> (String, String) {
+    let lower = p.to_ascii_lowercase();
+    let upper = format!("{lower}{}", char::MAX);
+    (lower, upper)
+}
+
+/// With a registry filter, the cursor's `(registry, name, …)` bound also as a bound on the name
+/// alone, so that the `(registry, name)` key seeks to it: SQLite does not combine
+/// `registry = ?` with a row-value bound.
+fn seek_name(f: &mut Filters, registry: Option<&String>, key: &[String]) {
+    if registry == Some(&key[0]) {
+        let p = f.param(key[1].clone());
+        f.cond(format!("r.name >= {p}"));
+    }
+}
+
+pub(crate) fn repositories(
+    conn: &Connection,
+    q: &RepositoryQuery,
+) -> Result<Page<RepositorySummary>, StorageError> {
+    let mut f = Filters::default();
+    if let Some(registry) = &q.registry {
+        let p = f.param(registry.clone());
+        f.cond(format!("r.registry = {p}"));
+    }
+    match &q.name {
+        None => {}
+        Some(NameMatch::Prefix(p)) => {
+            let (lower, upper) = prefix_bounds(p);
+            let (lo, hi) = (f.param(lower), f.param(upper));
+            f.cond(format!("r.name >= {lo} AND r.name < {hi}"));
+        }
+        Some(NameMatch::Substring(s)) => {
+            let p = f.param(s.to_ascii_lowercase());
+            f.cond(format!("instr(r.name, {p}) > 0"));
+        }
+    }
+    if let Some(c) = &q.page.after {
+        let key = c.to_key(2)?;
+        let (a, b) = (f.param(key[0].clone()), f.param(key[1].clone()));
+        f.cond(format!("(r.registry, r.name) > ({a}, {b})"));
+        seek_name(&mut f, q.registry.as_ref(), &key);
+    }
+    let lim = f.param(limit(&q.page));
+    let sql_text = format!(
+        "SELECT r.registry, r.name, {}, r.push_count, r.pull_count, r.last_push, r.last_pull, \
+                r.seen_at, r.seen_event, r.deleted_at, r.deleted_event, r.deleted_by \
+         FROM repositories r {} ORDER BY r.registry, r.name LIMIT {lim}",
+        count_live_tags(),
+        f.where_clause()
+    );
+    let items = f.rows(conn, &sql_text, |row| {
+        Ok(RepositorySummary {
+            registry: get(row, 0)?,
+            repository: parse("repository name", get(row, 1)?)?,
+            tag_count: count(get(row, 2)?),
+            push_count: count(get(row, 3)?),
+            pull_count: count(get(row, 4)?),
+            last_push: opt_time(get(row, 5)?),
+            last_pull: opt_time(get(row, 6)?),
+            deleted: repo_tombstone(row, 7).map_err(sql)?,
+        })
+    })?;
+    Ok(Page::from_overfetch(items, q.page.effective_limit(), |r| {
+        vec![r.registry.clone(), r.repository.to_string()]
+    }))
+}
+
+pub(crate) fn tags(
+    conn: &Connection,
+    repo: &RepoRef,
+    page: &PageRequest,
+) -> Result<Page<TagSummary>, StorageError> {
+    let mut f = Filters::default();
+    let (reg, name) = (f.param(repo.registry.clone()), f.param(repo.repository.to_string()));
+    f.cond(format!("r.registry = {reg} AND r.name = {name} AND {LIVE_TAG}"));
+    if let Some(c) = &page.after {
+        let key = c.to_key(1)?;
+        let p = f.param(key[0].clone());
+        f.cond(format!("t.tag > {p}"));
+    }
+    let lim = f.param(limit(page));
+    let sql_text = format!(
+        "SELECT t.tag, t.digest, c.kind, c.media_type, t.set_at, t.actor, t.push_count, t.pull_count, \
+                t.last_pulled \
+         FROM repositories r JOIN tags t ON t.repo_id = r.id \
+         LEFT JOIN links l ON l.repo_id = t.repo_id AND l.digest = t.digest \
+         LEFT JOIN content c ON c.digest = t.digest \
+         {} ORDER BY t.tag LIMIT {lim}",
+        f.where_clause()
+    );
+    let items = f.rows(conn, &sql_text, |row| {
+        Ok(TagSummary {
+            tag: parse("tag", get(row, 0)?)?,
+            digest: parse("digest", get(row, 1)?)?,
+            kind: content_kind(get(row, 2)?)?,
+            media_type: get(row, 3)?,
+            pushed_at: time(get(row, 4)?),
+            pushed_by: get(row, 5)?,
+            push_count: count(get(row, 6)?),
+            pull_count: count(get(row, 7)?),
+            last_pulled: opt_time(get(row, 8)?),
+        })
+    })?;
+    Ok(Page::from_overfetch(items, page.effective_limit(), |t| vec![t.tag.to_string()]))
+}
+
+pub(crate) fn tag_history(
+    conn: &Connection,
+    repo: &RepoRef,
+    tag: &Tag,
+    page: &PageRequest,
+) -> Result<Page<TagHistoryEntry>, StorageError> {
+    let cursor = time_cursor(page)?;
+    let repo_id: Option<i64> = conn
+        .prepare_cached(
+            "SELECT t.repo_id FROM tags t JOIN repositories r ON r.id = t.repo_id \
+             WHERE r.registry = ?1 AND r.name = ?2 AND t.tag = ?3",
+        )
+        .map_err(sql)?
+        .query_row(params![repo.registry, repo.repository.as_str(), tag.as_str()], |row| row.get(0))
+        .optional()
+        .map_err(sql)?;
+    let Some(repo_id) = repo_id else {
+        return Ok(Page { items: Vec::new(), next: None });
+    };
+    let mut f = Filters::default();
+    let (rid, t) = (f.param(repo_id), f.param(tag.to_string()));
+    f.cond(format!("h.repo_id = {rid} AND h.tag = {t}"));
+    if let Some((m, id)) = cursor {
+        let (a, b) = (f.param(m), f.param(id));
+        f.cond(format!("(h.at, h.event_id) < ({a}, {b})"));
+    }
+    let lim = f.param(limit(page));
+    let sql_text = format!(
+        "SELECT h.at, h.event_id, h.actor, h.digest, \
+                (SELECT p.digest FROM tag_history p \
+                 WHERE p.repo_id = h.repo_id AND p.tag = h.tag AND (p.at, p.event_id) < (h.at, h.event_id) \
+                 ORDER BY p.at DESC, p.event_id DESC LIMIT 1) \
+         FROM tag_history h {} ORDER BY h.at DESC, h.event_id DESC LIMIT {lim}",
+        f.where_clause()
+    );
+    let items = f.rows(conn, &sql_text, |row| {
+        Ok(TagHistoryEntry {
+            at: time(get(row, 0)?),
+            event_id: get(row, 1)?,
+            actor: get(row, 2)?,
+            digest: parse_opt("digest", get(row, 3)?)?,
+            previous: parse_opt("digest", get(row, 4)?)?,
+        })
+    })?;
+    Ok(Page::from_overfetch(items, page.effective_limit(), |e| {
+        vec![e.at.unix_micros().to_string(), e.event_id.clone()]
+    }))
+}
+
+pub(crate) fn digest(conn: &Connection, digest: &Digest) -> Result<Option<DigestInfo>, StorageError> {
+    let d = digest.as_str();
+    let content = query(
+        conn,
+        "SELECT kind, media_type, size, artifact_type, first_seen FROM content WHERE digest = ?1",
+        params![d],
+        |row| {
+            Ok((
+                get::<i64>(row, 0)?,
+                get::<Option<String>>(row, 1)?,
+                get::<Option<i64>>(row, 2)?,
+                get::<Option<String>>(row, 3)?,
+                get::<i64>(row, 4)?,
+            ))
+        },
+    )?
+    .pop();
+    let links = query(
+        conn,
+        "SELECT r.id, r.registry, r.name, l.first_seen, l.seen_at, l.seen_event, \
+                l.deleted_at, l.deleted_event, l.deleted_by, \
+                r.deleted_at, r.deleted_event, r.deleted_by, l.pull_count, l.last_pulled \
+         FROM links l JOIN repositories r ON r.id = l.repo_id \
+         WHERE l.digest = ?1 ORDER BY r.registry, r.name",
+        params![d],
+        |row| {
+            let seen = stamp(get(row, 4)?, get(row, 5)?);
+            let link_deleted = tombstone(get(row, 6)?, get(row, 7)?, get(row, 8)?);
+            let repo_deleted = tombstone(get(row, 9)?, get(row, 10)?, get(row, 11)?);
+            let (live, deleted) = match &seen {
+                None => (false, link_deleted),
+                Some(seen) => match hiding_delete(seen, link_deleted.as_ref(), repo_deleted.as_ref()) {
+                    None => (true, None),
+                    Some(d) => (false, Some(d)),
+                },
+            };
+            Ok((
+                get::<i64>(row, 0)?,
+                DigestLocation {
+                    registry: get(row, 1)?,
+                    repository: parse("repository name", get(row, 2)?)?,
+                    live,
+                    first_seen: opt_time(get(row, 3)?),
+                    deleted,
+                    tags: Vec::new(),
+                    pull_count: count(get(row, 12)?),
+                    last_pulled: opt_time(get(row, 13)?),
+                },
+            ))
+        },
+    )?;
+    if content.is_none() && links.is_empty() {
+        return Ok(None);
+    }
+    let live_tags = format!(
+        "SELECT t.tag FROM repositories r JOIN tags t ON t.repo_id = r.id \
+         LEFT JOIN links l ON l.repo_id = t.repo_id AND l.digest = t.digest \
+         WHERE r.id = ?1 AND t.digest = ?2 AND {LIVE_TAG} ORDER BY t.tag"
+    );
+    let mut repositories = Vec::with_capacity(links.len());
+    for (repo_id, mut location) in links {
+        location.tags = query(conn, &live_tags, params![repo_id, d], |row| parse("tag", get(row, 0)?))?;
+        repositories.push(location);
+    }
+    let references = query(
+        conn,
+        "SELECT child, kind, media_type, size FROM content_references WHERE parent = ?1 ORDER BY child, kind",
+        params![d],
+        |row| {
+            Ok(ContentReference {
+                digest: parse("digest", get(row, 0)?)?,
+                kind: reference_kind(get(row, 1)?)?,
+                media_type: get(row, 2)?,
+                size: count(get(row, 3)?),
+            })
+        },
+    )?;
+    let referenced_by = query(
+        conn,
+        "SELECT parent, kind FROM content_references WHERE child = ?1 ORDER BY parent, kind",
+        params![d],
+        |row| Ok(Referrer { digest: parse("digest", get(row, 0)?)?, kind: reference_kind(get(row, 1)?)? }),
+    )?;
+    let content_kind_rank = content.as_ref().map(|c| c.0);
+    let (media_type, size, artifact_type, first_seen) = match content {
+        Some((_, media_type, size, artifact_type, first_seen)) => {
+            (media_type, size.map(count), artifact_type, Some(time(first_seen)))
+        }
+        None => (None, None, None, None),
+    };
+    Ok(Some(DigestInfo {
+        digest: digest.clone(),
+        kind: content_kind(content_kind_rank)?,
+        media_type,
+        size,
+        artifact_type,
+        first_seen,
+        repositories,
+        references,
+        referenced_by,
+    }))
+}
+
+/// The columns of `events` in `LogEntry` order.
+const EVENT_COLUMNS: &str = "id, at, action, registry, repository, tag, digest, media_type, kind, actor, \
+     client_ip, method, user_agent, source_instance, counted, raw";
+
+fn log_entry(row: &Row<'_>) -> Result<LogEntry, StorageError> {
+    let kind: String = get(row, 8)?;
+    Ok(LogEntry {
+        id: get(row, 0)?,
+        timestamp: time(get(row, 1)?),
+        action: Action::from(get::<String>(row, 2)?.as_str()),
+        registry: get(row, 3)?,
+        repository: parse("repository name", get(row, 4)?)?,
+        tag: parse_opt("tag", get(row, 5)?)?,
+        digest: parse_opt("digest", get(row, 6)?)?,
+        media_type: get(row, 7)?,
+        kind: ContentKind::parse(&kind).ok_or_else(|| corrupt("content kind", &kind))?,
+        actor: get(row, 9)?,
+        client_ip: get(row, 10)?,
+        method: get(row, 11)?,
+        user_agent: get(row, 12)?,
+        source_instance: get(row, 13)?,
+        counted: get(row, 14)?,
+        raw: get(row, 15)?,
+    })
+}
+
+pub(crate) fn events(conn: &Connection, q: &EventQuery) -> Result<Page<LogEntry>, StorageError> {
+    let mut f = Filters::default();
+    let mut eq = |column: &str, value: Option<String>| {
+        if let Some(v) = value {
+            let p = f.param(v);
+            f.cond(format!("{column} = {p}"));
+        }
+    };
+    eq("registry", q.registry.clone());
+    eq("repository", q.repository.as_ref().map(|r| r.to_string()));
+    eq("tag", q.tag.as_ref().map(|t| t.to_string()));
+    eq("digest", q.digest.as_ref().map(|d| d.to_string()));
+    eq("action", q.action.as_ref().map(|a| a.as_str().to_owned()));
+    eq("actor", q.actor.clone());
+    eq("client_ip", q.client_ip.clone());
+    if let Some(since) = q.since {
+        let p = f.param(since.unix_micros());
+        f.cond(format!("at >= {p}"));
+    }
+    if let Some(until) = q.until {
+        let p = f.param(until.unix_micros());
+        f.cond(format!("at < {p}"));
+    }
+    if let Some((m, id)) = time_cursor(&q.page)? {
+        let (a, b) = (f.param(m), f.param(id));
+        f.cond(format!("(at, id) < ({a}, {b})"));
+    }
+    let lim = f.param(limit(&q.page));
+    let sql_text = format!(
+        "SELECT {EVENT_COLUMNS} FROM events {} ORDER BY at DESC, id DESC LIMIT {lim}",
+        f.where_clause()
+    );
+    let items = f.rows(conn, &sql_text, log_entry)?;
+    Ok(Page::from_overfetch(items, q.page.effective_limit(), |e| {
+        vec![e.timestamp.unix_micros().to_string(), e.id.clone()]
+    }))
+}
+
+pub(crate) fn repository_stats(
+    conn: &Connection,
+    repo: &RepoRef,
+) -> Result<Option<RepositoryStats>, StorageError> {
+    let sql_text = format!(
+        "SELECT r.id, r.registry, r.name, {}, \
+                (SELECT count(*) FROM links l WHERE l.repo_id = r.id AND {LIVE_LINK}), \
+                r.push_count, r.pull_count, r.first_push, r.last_push, r.first_pull, r.last_pull, \
+                r.seen_at, r.seen_event, r.deleted_at, r.deleted_event, r.deleted_by \
+         FROM repositories r WHERE r.registry = ?1 AND r.name = ?2",
+        count_live_tags()
+    );
+    let found = query(conn, &sql_text, params![repo.registry, repo.repository.as_str()], |row| {
+        Ok((
+            get::<i64>(row, 0)?,
+            RepositoryStats {
+                registry: get(row, 1)?,
+                repository: parse("repository name", get(row, 2)?)?,
+                tag_count: count(get(row, 3)?),
+                live_digests: count(get(row, 4)?),
+                push_count: count(get(row, 5)?),
+                pull_count: count(get(row, 6)?),
+                first_push: opt_time(get(row, 7)?),
+                last_push: opt_time(get(row, 8)?),
+                first_pull: opt_time(get(row, 9)?),
+                last_pull: opt_time(get(row, 10)?),
+                pushers: Vec::new(),
+                pullers: Vec::new(),
+                deleted: repo_tombstone(row, 11).map_err(sql)?,
+            },
+        ))
+    })?
+    .pop();
+    let Some((id, mut stats)) = found else { return Ok(None) };
+    let actors = query(
+        conn,
+        "SELECT role, actor FROM repository_actors WHERE repo_id = ?1 ORDER BY role, actor",
+        params![id],
+        |row| Ok((get::<String>(row, 0)?, get::<String>(row, 1)?)),
+    )?;
+    for (role, actor) in actors {
+        match role.as_str() {
+            "push" => stats.pushers.push(actor),
+            "pull" => stats.pullers.push(actor),
+            other => return Err(corrupt("actor role", other)),
+        }
+    }
+    Ok(Some(stats))
+}
+
+pub(crate) fn inventory(conn: &Connection, q: &InventoryQuery) -> Result<Page<InventoryItem>, StorageError> {
+    let mut f = Filters::default();
+    f.cond(LIVE_TAG.to_owned());
+    if let Some(registry) = &q.registry {
+        let p = f.param(registry.clone());
+        f.cond(format!("r.registry = {p}"));
+    }
+    if let Some(c) = &q.page.after {
+        let key = c.to_key(3)?;
+        let (a, b, t) = (f.param(key[0].clone()), f.param(key[1].clone()), f.param(key[2].clone()));
+        // The two-column bound lets the repository key start at the cursor.
+        f.cond(format!("(r.registry, r.name) >= ({a}, {b})"));
+        f.cond(format!("(r.registry, r.name, t.tag) > ({a}, {b}, {t})"));
+        seek_name(&mut f, q.registry.as_ref(), &key);
+    }
+    let lim = f.param(limit(&q.page));
+    // CROSS JOIN keeps repositories as the outer loop, read in key order, and each one's
+    // tags by key: the rows come in list order, and a page stops after `limit` of them
+    // instead of sorting every live tag.
+    let sql_text = format!(
+        "SELECT r.registry, r.name, t.tag, t.digest, c.media_type \
+         FROM repositories r CROSS JOIN tags t ON t.repo_id = r.id \
+         LEFT JOIN links l ON l.repo_id = t.repo_id AND l.digest = t.digest \
+         LEFT JOIN content c ON c.digest = t.digest \
+         {} ORDER BY r.registry, r.name, t.tag LIMIT {lim}",
+        f.where_clause()
+    );
+    let items = f.rows(conn, &sql_text, |row| {
+        Ok(InventoryItem {
+            registry: get(row, 0)?,
+            repository: parse("repository name", get(row, 1)?)?,
+            tag: parse("tag", get(row, 2)?)?,
+            digest: parse("digest", get(row, 3)?)?,
+            media_type: get(row, 4)?,
+        })
+    })?;
+    Ok(Page::from_overfetch(items, q.page.effective_limit(), |i| {
+        vec![i.registry.clone(), i.repository.to_string(), i.tag.to_string()]
+    }))
+}
+
+pub(crate) fn quarantined(
+    conn: &Connection,
+    page: &QuarantineQuery,
+) -> Result<Page<QuarantineRecord>, StorageError> {
+    let mut f = Filters::default();
+    if let Some((m, key)) = time_cursor(page)? {
+        let (a, b) = (f.param(m), f.param(key));
+        f.cond(format!("(received_at, key) < ({a}, {b})"));
+    }
+    let lim = f.param(limit(page));
+    let sql_text = format!(
+        "SELECT key, registry, received_at, reason, raw FROM quarantine {} \
+         ORDER BY received_at DESC, key DESC LIMIT {lim}",
+        f.where_clause()
+    );
+    let items = f.rows(conn, &sql_text, |row| {
+        Ok(QuarantineRecord {
+            key: get(row, 0)?,
+            registry: get(row, 1)?,
+            received_at: time(get(row, 2)?),
+            reason: get(row, 3)?,
+            raw: get(row, 4)?,
+        })
+    })?;
+    Ok(Page::from_overfetch(items, page.effective_limit(), |r| {
+        vec![r.received_at.unix_micros().to_string(), r.key.clone()]
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_bounds_cover_every_continuation() {
+        let (lo, hi) = prefix_bounds("Lib");
+        assert_eq!(lo, "lib");
+        for name in ["lib", "lib/x", "library/alpine", "lib~"] {
+            assert!(name >= lo.as_str() && name < hi.as_str(), "{name}");
+        }
+        assert!("lia" < lo.as_str() && "lic" > hi.as_str());
+    }
+
+    #[test]
+    fn the_repository_delete_wins_a_tie_as_in_the_reference_store() {
+        let t = |at: i64, id: &str, who: &str| Tombstone {
+            at: Timestamp::from_unix_micros(at),
+            event_id: id.into(),
+            actor: Some(who.into()),
+        };
+        let seen = Stamp { at: Timestamp::from_unix_micros(5), event_id: "s".into() };
+        assert_eq!(hiding_delete(&seen, Some(&t(4, "a", "l")), Some(&t(3, "a", "r"))), None);
+        let hidden = hiding_delete(&seen, Some(&t(6, "a", "l")), Some(&t(6, "a", "r")));
+        assert_eq!(hidden.unwrap().actor.as_deref(), Some("r"));
+        let hidden = hiding_delete(&seen, Some(&t(7, "a", "l")), Some(&t(6, "a", "r")));
+        assert_eq!(hidden.unwrap().actor.as_deref(), Some("l"));
+    }
+}
