@@ -1,0 +1,77 @@
+//! `notify-server`: reads the configuration, opens the store, and runs the router (or one of
+//! the maintenance subcommands). Everything else lives in the library.
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use notify_server::cli::{Cli, Command};
+use notify_server::config::{ApiAuth, Config, WebhookAuth, check_registry_name};
+use notify_server::registry_config::{RegistryConfigOptions, render};
+use notify_server::{logging, server, shutdown, store};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(&cli.overrides) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("notify-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::CheckConfig => {
+            print!("{}", config.describe());
+            println!("configuration is valid");
+            Ok(())
+        }
+        Command::RegistryConfig { path_registry, endpoint_name } => {
+            if let Some(Err(e)) = path_registry.as_deref().map(check_registry_name) {
+                eprintln!("notify-server: --path-registry: {e}");
+                return ExitCode::from(2);
+            }
+            print!("{}", render(&config, &RegistryConfigOptions { path_registry, endpoint_name }));
+            Ok(())
+        }
+        Command::Migrate => {
+            logging::init(&config.log);
+            store::migrate(config.store_url.expose())
+                .await
+                .map(|done| println!("{done}"))
+                .map_err(|e| e.to_string())
+        }
+        Command::Serve => {
+            logging::init(&config.log);
+            serve(&config).await
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("notify-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: &Config) -> Result<(), String> {
+    let listener = server::bind(config).map_err(|e| e.to_string())?;
+    let store = store::open(config.store_url.expose()).await.map_err(|e| e.to_string())?;
+    if config.webhook.auth == WebhookAuth::Disabled || config.api_auth == ApiAuth::Disabled {
+        tracing::warn!(
+            webhook_auth = config.webhook.auth != WebhookAuth::Disabled,
+            api_auth = config.api_auth != ApiAuth::Disabled,
+            "authentication is off for part of the server; set webhook.token and api.token before \
+             listening beyond this machine"
+        );
+    }
+    // What a newcomer needs next: where to point the registry, ready to paste.
+    let options = RegistryConfigOptions { path_registry: None, endpoint_name: "registry-notify".to_owned() };
+    println!(
+        "notify-server: store {}; paste this into the registry's configuration:\n\n{}",
+        store::redact_url(config.store_url.expose()),
+        render(config, &options)
+    );
+    server::serve(config, store, listener, shutdown::signal()).await.map_err(|e| e.to_string())
+}

@@ -1,0 +1,69 @@
+//! What every handler shares: the store, the translation policy, the credential checkers and
+//! the metrics, all fixed at start.
+//!
+//! Nothing here changes between requests except the metrics counters, so replicas behind a
+//! load balancer need no coordination: all state that matters lives in the store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify_core::{Policy, Storage, StorageError};
+
+use crate::auth::{ApiAuthenticator, WebhookAuthenticator};
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+
+/// The handlers' shared, read-only context.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) store: Arc<dyn Storage>,
+    pub(crate) policy: Policy,
+    pub(crate) webhook_auth: WebhookAuthenticator,
+    pub(crate) api_auth: ApiAuthenticator,
+    pub(crate) metrics: Metrics,
+    pub(crate) max_body: usize,
+    pub(crate) retry_after: Duration,
+}
+
+impl AppState {
+    /// Builds the context from the configuration and an opened store.
+    pub fn new(config: &Config, store: Arc<dyn Storage>) -> Self {
+        AppState {
+            inner: Arc::new(Shared {
+                store,
+                policy: config.policy.clone(),
+                webhook_auth: WebhookAuthenticator::new(&config.webhook.auth),
+                api_auth: ApiAuthenticator::new(&config.api_auth),
+                metrics: Metrics::new(),
+                max_body: config.webhook.max_body,
+                retry_after: config.webhook.retry_after,
+            }),
+        }
+    }
+
+    pub(crate) fn shared(&self) -> &Shared {
+        &self.inner
+    }
+
+    /// The metrics this server records.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Awaits a store read, counting failures and mapping them to API errors.
+    pub(crate) async fn read<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = Result<T, StorageError>>,
+    ) -> Result<T, ApiError> {
+        call.await.map_err(|e| {
+            self.inner.metrics.store_error(operation, &e);
+            ApiError::from_storage(&e, self.inner.retry_after)
+        })
+    }
+}

@@ -1,0 +1,366 @@
+//! The webhook endpoint: `POST /events` and `POST /events/{registry}` (path configurable).
+//!
+//! The registry delivers one envelope at a time per endpoint, at least once, and resends any
+//! answer outside 2xx/3xx forever, blocking everything queued behind it. So the answer is:
+//! - **2xx** only once every event of the envelope is durably stored: applied, found to be a
+//!   duplicate, or quarantined with its raw JSON and the reason it could not be modelled (an
+//!   event that does not parse or translate, or one the store refuses for good);
+//! - **503** with `Retry-After` when the store is unavailable, so the registry resends the
+//!   envelope later; events stored before the failure are duplicates then, and each event is
+//!   stored atomically, so nothing is half-written;
+//! - **4xx** only for requests that are not a registry's envelope at all, checked in this
+//!   order: credentials (401), body size (413), content type (415), JSON shape (400). A
+//!   registry configured with this server's `registry-config` output never sees one.
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
+use notify_core::{
+    Action, ApplyOutcome, EnvelopeError, Event, EventError, Policy, StorageError, Timestamp,
+    check_content_type, parse_envelope, query::QuarantineRecord, translate,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::config::{canonical_registry, check_registry_name};
+use crate::error::{ApiError, ErrorBody};
+use crate::metrics::{EventOutcome, action_label};
+use crate::state::AppState;
+
+/// The answer to an accepted envelope.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct IngestSummary {
+    /// Events in the envelope.
+    pub received: usize,
+    /// Events stored now.
+    pub applied: usize,
+    /// Events stored before (redeliveries).
+    pub duplicate: usize,
+    /// Events kept in quarantine, with the reason, because they cannot be modelled.
+    pub quarantined: usize,
+}
+
+/// A notification envelope as the registry sends it (see `notify_core::Envelope`); events that
+/// cannot be modelled are quarantined, not refused.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct Envelope {
+    /// Registry events, in the order the registry generated them.
+    events: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Receives an envelope of registry events; the registry is named by the event's `request.host`
+/// (mapped through the configured aliases) or the configured fixed name.
+#[utoipa::path(
+    post,
+    path = "/events",
+    tag = "webhook",
+    request_body(
+        description = "A notification envelope. Accepted content types: \
+            application/vnd.docker.distribution.events.v1+json (registry 2.x), \
+            application/vnd.docker.distribution.events.v2+json (registry 3.x), application/json.",
+        content(
+            (Envelope = "application/vnd.docker.distribution.events.v1+json"),
+            (Envelope = "application/vnd.docker.distribution.events.v2+json"),
+            (Envelope = "application/json"),
+        )
+    ),
+    responses(
+        (status = 200, description = "Every event is stored (applied, duplicate or quarantined)", body = IngestSummary),
+        (status = 400, description = "The body is not a notification envelope; the message says what and where", body = ErrorBody),
+        (status = 401, description = "Missing or wrong credentials", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "The accepted schemes"))),
+        (status = 413, description = "The body is larger than the configured limit", body = ErrorBody),
+        (status = 415, description = "The content type is not an envelope type", body = ErrorBody),
+        (status = 500, description = "The store refused even the quarantine record; the registry retries", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds"))),
+        (status = 503, description = "The store is unavailable or the request timed out; the registry retries", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds"))),
+    ),
+    security(("webhook_bearer" = []), ("webhook_basic" = []))
+)]
+pub async fn receive(State(app): State<AppState>, request: Request) -> Response {
+    ingest(&app, None, request).await
+}
+
+/// Receives an envelope of registry events sent by the registry named in the path, which
+/// overrides the events' `request.host` for this request (useful when several registries
+/// notify one server).
+#[utoipa::path(
+    post,
+    path = "/events/{registry}",
+    tag = "webhook",
+    params(("registry" = String, Path, description = "The registry's name, e.g. registry.example.com:5000")),
+    request_body(
+        description = "A notification envelope, as for POST /events.",
+        content(
+            (Envelope = "application/vnd.docker.distribution.events.v1+json"),
+            (Envelope = "application/vnd.docker.distribution.events.v2+json"),
+            (Envelope = "application/json"),
+        )
+    ),
+    responses(
+        (status = 200, description = "Every event is stored (applied, duplicate or quarantined)", body = IngestSummary),
+        (status = 400, description = "The body is not a notification envelope, or the registry name is invalid", body = ErrorBody),
+        (status = 401, description = "Missing or wrong credentials", body = ErrorBody,
+            headers(("WWW-Authenticate" = String, description = "The accepted schemes"))),
+        (status = 413, description = "The body is larger than the configured limit", body = ErrorBody),
+        (status = 415, description = "The content type is not an envelope type", body = ErrorBody),
+        (status = 500, description = "The store refused even the quarantine record; the registry retries", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds"))),
+        (status = 503, description = "The store is unavailable or the request timed out; the registry retries", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds"))),
+    ),
+    security(("webhook_bearer" = []), ("webhook_basic" = []))
+)]
+pub async fn receive_for_registry(
+    State(app): State<AppState>,
+    Path(registry): Path<String>,
+    request: Request,
+) -> Response {
+    ingest(&app, Some(registry), request).await
+}
+
+async fn ingest(app: &AppState, registry: Option<String>, request: Request) -> Response {
+    let started = Instant::now();
+    let response = match ingest_envelope(app, registry, request).await {
+        Ok(summary) => (StatusCode::OK, Json(summary)).into_response(),
+        Err(e) => e.into_response(),
+    };
+    app.metrics().ingest_duration(started.elapsed().as_secs_f64());
+    response
+}
+
+fn rejected(app: &AppState, reason: &'static str, error: ApiError) -> ApiError {
+    app.metrics().webhook_rejected(reason);
+    tracing::info!(status = error.status.as_u16(), reason, message = %error.message, "webhook request refused");
+    error
+}
+
+async fn ingest_envelope(
+    app: &AppState,
+    registry: Option<String>,
+    request: Request,
+) -> Result<IngestSummary, ApiError> {
+    let shared = app.shared();
+    let (parts, body) = request.into_parts();
+
+    if let Err(failure) = shared.webhook_auth.check(&parts.headers) {
+        let mut e = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", failure.message());
+        e.challenges = shared.webhook_auth.challenges();
+        return Err(rejected(app, "unauthorized", e));
+    }
+    if let Some(name) = &registry {
+        check_registry_name(name).map_err(|m| rejected(app, "malformed", ApiError::invalid_parameter(m)))?;
+    }
+
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body is larger than the {} bytes this server accepts", shared.max_body),
+        )
+    };
+    if declared_length(&parts.headers).is_some_and(|n| n > shared.max_body as u64) {
+        return Err(rejected(app, "too_large", too_large()));
+    }
+    let body = match Limited::new(body, shared.max_body).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            return Err(rejected(app, "too_large", too_large()));
+        }
+        Err(e) => {
+            return Err(rejected(
+                app,
+                "malformed",
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "unreadable_body",
+                    format!("cannot read the body: {e}"),
+                ),
+            ));
+        }
+    };
+
+    // A header value that is not visible ASCII cannot name an envelope type either.
+    let content_type = parts.headers.get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap_or("(not text)"));
+    if let Err(e) = check_content_type(content_type) {
+        let e = ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", e.to_string());
+        return Err(rejected(app, "content_type", e));
+    }
+    let envelope = parse_envelope(&body, content_type).map_err(|e| {
+        let status = match e {
+            EnvelopeError::Malformed { .. } => StatusCode::BAD_REQUEST,
+            EnvelopeError::MissingContentType | EnvelopeError::UnsupportedContentType(_) => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
+        };
+        rejected(app, "malformed", ApiError::new(status, "malformed_envelope", e.to_string()))
+    })?;
+
+    let received_at = Timestamp::from_datetime(&chrono::Utc::now());
+    let policy = match &registry {
+        Some(name) => Policy { registry: Some(name.clone()), ..shared.policy.clone() },
+        None => shared.policy.clone(),
+    };
+    let mut summary = IngestSummary { received: envelope.events.len(), ..IngestSummary::default() };
+    for parsed in envelope.events {
+        match parsed {
+            Ok(event) => store_event(app, &policy, event, received_at, &mut summary).await?,
+            Err(error) => {
+                let label = action_label(action_of_raw(&error.raw).as_ref());
+                let record = unparsed_record(&error, &policy, received_at);
+                quarantine(app, label, record).await?;
+                summary.quarantined += 1;
+            }
+        }
+    }
+    Ok(summary)
+}
+
+async fn store_event(
+    app: &AppState,
+    policy: &Policy,
+    event: Event,
+    received_at: Timestamp,
+    summary: &mut IngestSummary,
+) -> Result<(), ApiError> {
+    let shared = app.shared();
+    let label = action_label(Some(&event.action));
+    let lag_micros = received_at.unix_micros().saturating_sub(event.timestamp.unix_micros());
+    shared.metrics.ingest_lag(lag_micros as f64 / 1e6);
+
+    let plan = match translate(&event, policy) {
+        Ok(plan) => plan,
+        Err(e) => {
+            let record = QuarantineRecord::new(
+                Some(&event.id),
+                event.raw.clone(),
+                format!("event {}: {e}", event.id),
+                Some(policy.registry_name(&event)),
+                received_at,
+            );
+            quarantine(app, label, record).await?;
+            summary.quarantined += 1;
+            return Ok(());
+        }
+    };
+    match shared.store.apply(&plan).await {
+        Ok(outcome) => {
+            let (outcome, count) = match outcome {
+                ApplyOutcome::Applied => (EventOutcome::Applied, &mut summary.applied),
+                ApplyOutcome::Duplicate => (EventOutcome::Duplicate, &mut summary.duplicate),
+            };
+            *count += 1;
+            shared.metrics.event(label, outcome);
+            tracing::debug!(
+                event_id = %event.id,
+                action = %event.action,
+                registry = %plan.entry.registry,
+                repository = %plan.entry.repository,
+                outcome = ?outcome,
+                "event stored"
+            );
+            Ok(())
+        }
+        Err(e) if e.is_transient() => {
+            shared.metrics.store_error("apply", &e);
+            shared.metrics.event(label, EventOutcome::Failed);
+            tracing::warn!(event_id = %event.id, error = %error_chain(&e), "store unavailable; asking the registry to retry");
+            Err(ApiError::unavailable(
+                "store_unavailable",
+                format!("the store is unavailable ({e}); retry later"),
+                shared.retry_after,
+            ))
+        }
+        Err(e) => {
+            shared.metrics.store_error("apply", &e);
+            let record = QuarantineRecord::new(
+                Some(&event.id),
+                event.raw.clone(),
+                format!("event {}: the store refused it: {}", event.id, error_chain(&e)),
+                Some(policy.registry_name(&event)),
+                received_at,
+            );
+            quarantine(app, label, record).await?;
+            summary.quarantined += 1;
+            Ok(())
+        }
+    }
+}
+
+fn unparsed_record(error: &EventError, policy: &Policy, received_at: Timestamp) -> QuarantineRecord {
+    QuarantineRecord::new(
+        error.id.as_deref(),
+        error.raw.clone(),
+        error.to_string(),
+        policy.registry.as_deref().map(|r| canonical_registry(policy, r)),
+        received_at,
+    )
+}
+
+async fn quarantine(app: &AppState, label: &'static str, record: QuarantineRecord) -> Result<(), ApiError> {
+    let shared = app.shared();
+    match shared.store.quarantine(&record).await {
+        Ok(_) => {
+            shared.metrics.event(label, EventOutcome::Quarantined);
+            tracing::warn!(key = %record.key, reason = %record.reason, "event quarantined");
+            Ok(())
+        }
+        Err(e) => {
+            shared.metrics.store_error("quarantine", &e);
+            shared.metrics.event(label, EventOutcome::Failed);
+            if e.is_transient() {
+                tracing::warn!(key = %record.key, error = %error_chain(&e), "store unavailable; asking the registry to retry");
+                Err(ApiError::unavailable(
+                    "store_unavailable",
+                    format!("the store is unavailable ({e}); retry later"),
+                    shared.retry_after,
+                ))
+            } else {
+                // Answering 2xx would lose the event and 4xx would block the registry for
+                // good; a 500 keeps it queued at the registry until an operator fixes the
+                // store, and the log says why.
+                tracing::error!(key = %record.key, reason = %record.reason, error = %error_chain(&e),
+                    "cannot quarantine an event: the store refuses it");
+                let mut err = ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the store refuses to keep this event even in quarantine; see the server log",
+                );
+                err.retry_after = Some(shared.retry_after);
+                Err(err)
+            }
+        }
+    }
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// The `action` of an event that did not parse, when it has a string one.
+fn action_of_raw(raw: &str) -> Option<Action> {
+    #[derive(Deserialize)]
+    struct ActionOnly {
+        action: Option<String>,
+    }
+    let action = serde_json::from_str::<ActionOnly>(raw).ok()?.action?;
+    Some(Action::from(action.as_str()))
+}
+
+/// An error with its causes, for logs and quarantine reasons.
+fn error_chain(e: &StorageError) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
