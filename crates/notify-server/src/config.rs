@@ -84,9 +84,11 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum AuthSwitch {
-    /// Credentials are required (the default); they must be configured.
+    /// Credentials are required; they must be configured (the default, except on a loopback
+    /// listen address with no credentials configured, where nothing can reach the server from
+    /// another host).
     Required,
-    /// No credentials are checked. Must be said explicitly.
+    /// No credentials are checked. Beyond loopback this must be said explicitly.
     None,
 }
 
@@ -372,7 +374,7 @@ pub struct Overrides {
     /// The URL the registry reaches this server at, e.g. `http://notify.internal:8080`.
     #[arg(long, env = "NOTIFY_PUBLIC_URL", global = true, value_name = "URL")]
     pub public_url: Option<String>,
-    /// Store URL: sqlite://FILE, postgres://…, memory:// [default: sqlite://./notify.db].
+    /// Store URL: sqlite://FILE, postgres://…, mongodb://…, memory:// [default: sqlite://./notify.db].
     #[arg(long, env = "NOTIFY_STORE_URL", global = true, hide_env_values = true, value_name = "URL")]
     pub store_url: Option<String>,
     /// File holding the store URL.
