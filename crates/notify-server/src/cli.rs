@@ -37,4 +37,16 @@ pub enum Command {
     },
     /// Validate the configuration, print it with secrets hidden, and exit.
     CheckConfig,
+    /// Write the store's raw event log and quarantine as NDJSON (to move to another store).
+    Export {
+        /// Write to this file instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Replay an export into the configured store; running it again is harmless.
+    Import {
+        /// Read this file instead of standard input.
+        #[arg(value_name = "FILE")]
+        input: Option<std::path::PathBuf>,
+    },
 }

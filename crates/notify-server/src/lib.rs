@@ -29,6 +29,7 @@ pub mod server;
 pub mod shutdown;
 pub mod state;
 pub mod store;
+pub mod transfer;
 pub mod webhook;
 
 pub use config::Config;

@@ -7,7 +7,7 @@ use clap::Parser as _;
 use notify_server::cli::{Cli, Command};
 use notify_server::config::{ApiAuth, Config, WebhookAuth, check_registry_name};
 use notify_server::registry_config::{RegistryConfigOptions, render};
-use notify_server::{logging, server, shutdown, store};
+use notify_server::{logging, server, shutdown, store, transfer};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -44,6 +44,14 @@ async fn main() -> ExitCode {
             logging::init(&config.log);
             serve(&config).await
         }
+        Command::Export { output } => {
+            logging::init(&config.log);
+            export(&config, output.as_deref()).await
+        }
+        Command::Import { input } => {
+            logging::init(&config.log);
+            import(&config, input.as_deref()).await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -74,4 +82,45 @@ async fn serve(config: &Config) -> Result<(), String> {
         render(config, &options)
     );
     server::serve(config, store, listener, shutdown::signal()).await.map_err(|e| e.to_string())
+}
+
+async fn export(config: &Config, output: Option<&std::path::Path>) -> Result<(), String> {
+    let store = store::open(config.store_url.expose()).await.map_err(|e| e.to_string())?;
+    let mut out: Box<dyn std::io::Write> = match output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let summary = transfer::export(store.as_ref(), &mut out).await.map_err(|e| e.to_string())?;
+    eprintln!(
+        "notify-server: exported {} events and {} quarantined events from {}",
+        summary.events,
+        summary.quarantined,
+        store::redact_url(config.store_url.expose())
+    );
+    if summary.without_raw > 0 {
+        eprintln!("notify-server: {} log entries have no raw JSON and were left out", summary.without_raw);
+    }
+    Ok(())
+}
+
+async fn import(config: &Config, input: Option<&std::path::Path>) -> Result<(), String> {
+    let store = store::open(config.store_url.expose()).await.map_err(|e| e.to_string())?;
+    let mut reader: Box<dyn std::io::BufRead> = match input {
+        Some(path) => Box::new(std::io::BufReader::new(
+            std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?,
+        )),
+        None => Box::new(std::io::stdin().lock()),
+    };
+    let summary =
+        transfer::import(store.as_ref(), &config.policy, &mut reader).await.map_err(|e| e.to_string())?;
+    eprintln!(
+        "notify-server: imported into {}: {} applied, {} already there, {} quarantined",
+        store::redact_url(config.store_url.expose()),
+        summary.applied,
+        summary.duplicate,
+        summary.quarantined
+    );
+    Ok(())
 }

@@ -21,18 +21,6 @@ use common::cluster::*;
 use common::*;
 use notify_store_pg::{PgConfig, PgStore};
 
-/// A database of its own on the given server.
-async fn fresh_database(server_url: &str, name: &str) -> String {
-    let admin = PgStore::connect_without_migrating(&PgConfig::new(server_url)).unwrap();
-    let client = admin.pool().get().await.unwrap();
-    // One statement per call: a multi-statement batch is a transaction, which these refuse.
-    let name = format!("{name}_{}", std::process::id());
-    client.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).await.unwrap();
-    client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
-    let (base, _) = server_url.rsplit_once('/').unwrap();
-    format!("{base}/{name}")
-}
-
 struct Server(Child, u16);
 
 impl Drop for Server {

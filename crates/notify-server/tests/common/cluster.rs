@@ -5,6 +5,8 @@ use std::os::unix::fs::MetadataExt as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
+use notify_store_pg::{PgConfig, PgStore};
+
 /// Reports a test that cannot run here. Under `NOTIFY_REQUIRE_SERVICES=1` (what `scripts/test`
 /// sets) that is a failure: a test that silently does nothing proves nothing.
 pub fn unavailable(why: &str) {
@@ -110,4 +112,16 @@ pub fn database_server() -> Option<(String, Option<Cluster>)> {
         return None;
     };
     Some((cluster.url(), Some(cluster)))
+}
+
+/// A database of its own on the given server.
+pub async fn fresh_database(server_url: &str, name: &str) -> String {
+    let admin = PgStore::connect_without_migrating(&PgConfig::new(server_url)).unwrap();
+    let client = admin.pool().get().await.unwrap();
+    // One statement per call: a multi-statement batch is a transaction, which these refuse.
+    let name = format!("{name}_{}", std::process::id());
+    client.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).await.unwrap();
+    client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+    let (base, _) = server_url.rsplit_once('/').unwrap();
+    format!("{base}/{name}")
 }
