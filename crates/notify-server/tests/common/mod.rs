@@ -5,6 +5,8 @@
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 pub mod cluster;
+pub mod process;
+pub mod traffic;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
