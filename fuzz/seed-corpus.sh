@@ -33,3 +33,12 @@ for target in parse_envelope parse_translate; do
     done
     echo "$target: $(find "$here/corpus/$target" -type f | wc -l) files in corpus/$target"
 done
+
+# http_ingest reads three selector bytes before the body: v1 content type, the right token,
+# /events.
+mkdir -p "$here/corpus/http_ingest"
+find "$fixtures" -type f -name '*.json' | while read -r file; do
+    rel=${file#"$fixtures"/}
+    { printf '\000\000\000'; cat "$file"; } > "$here/corpus/http_ingest/$(printf '%s' "$rel" | tr / _)"
+done
+echo "http_ingest: $(find "$here/corpus/http_ingest" -type f | wc -l) files in corpus/http_ingest"

@@ -13,13 +13,16 @@
 use std::sync::Arc;
 
 use notify_core::{MemoryStore, Storage};
+#[cfg(feature = "mongo")]
 use notify_store_mongo::{MongoConfig, MongoStore};
+#[cfg(feature = "postgres")]
 use notify_store_pg::{PgConfig, PgStore};
+#[cfg(feature = "sqlite")]
 use notify_store_sqlite::SqliteStore;
 
 /// The store used when none is configured: the embedded durable store, a file in the current
 /// directory, so that the first run needs no infrastructure.
-pub const DEFAULT_STORE_URL: &str = notify_store_sqlite::DEFAULT_URL;
+pub const DEFAULT_STORE_URL: &str = "sqlite://./notify.db";
 
 /// The backend a store URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +45,9 @@ pub enum StoreError {
         "unsupported store URL scheme in {0:?}: use sqlite://, postgres:// (or postgresql://), mongodb:// (or mongodb+srv://) or memory://"
     )]
     UnknownScheme(String),
+    /// This build was made without the backend (a cargo feature of `notify-server`).
+    #[error("this build of notify-server has no {0} store (cargo feature `{1}`)")]
+    NotBuilt(&'static str, &'static str),
     /// The backend failed to connect or prepare.
     #[error("cannot open the store {url}: {message}")]
     Open {
@@ -77,21 +83,33 @@ pub async fn open(url: &str) -> Result<Arc<dyn Storage>, StoreError> {
             Ok(Arc::new(MemoryStore::new()))
         }
         StoreKind::Postgres => open_postgres(url).await,
-        StoreKind::Mongo => {
-            let store = MongoStore::connect(&mongo_config(url)).await.map_err(|e| open_error(url, &e))?;
-            tracing::info!(
-                store = %redact_url(url),
-                transactions = store.uses_transactions(),
-                "connected to MongoDB"
-            );
-            Ok(Arc::new(store))
-        }
-        StoreKind::Sqlite => {
-            let store = SqliteStore::open_url(url).await.map_err(|e| open_error(url, &e))?;
-            tracing::info!(file = %store.path().display(), "opened the embedded store");
-            Ok(Arc::new(store))
-        }
+        StoreKind::Mongo => open_mongo(url).await,
+        StoreKind::Sqlite => open_sqlite(url).await,
     }
+}
+
+#[cfg(feature = "sqlite")]
+async fn open_sqlite(url: &str) -> Result<Arc<dyn Storage>, StoreError> {
+    let store = SqliteStore::open_url(url).await.map_err(|e| open_error(url, &e))?;
+    tracing::info!(file = %store.path().display(), "opened the embedded store");
+    Ok(Arc::new(store))
+}
+
+#[cfg(not(feature = "sqlite"))]
+async fn open_sqlite(_: &str) -> Result<Arc<dyn Storage>, StoreError> {
+    Err(StoreError::NotBuilt("embedded (sqlite://)", "sqlite"))
+}
+
+#[cfg(feature = "mongo")]
+async fn open_mongo(url: &str) -> Result<Arc<dyn Storage>, StoreError> {
+    let store = MongoStore::connect(&mongo_config(url)).await.map_err(|e| open_error(url, &e))?;
+    tracing::info!(store = %redact_url(url), transactions = store.uses_transactions(), "connected to MongoDB");
+    Ok(Arc::new(store))
+}
+
+#[cfg(not(feature = "mongo"))]
+async fn open_mongo(_: &str) -> Result<Arc<dyn Storage>, StoreError> {
+    Err(StoreError::NotBuilt("MongoDB", "mongo"))
 }
 
 /// Prepares the store's schema (the `migrate` subcommand). Returns what was done.
@@ -99,30 +117,58 @@ pub async fn migrate(url: &str) -> Result<String, StoreError> {
     match StoreKind::of(url)? {
         StoreKind::Memory => Ok("memory:// needs no migration: nothing to do".to_owned()),
         StoreKind::Postgres => migrate_postgres(url).await,
-        StoreKind::Mongo => {
-            // Connecting creates the indexes and finishes events left pending by a crash.
-            let config = mongo_config(url);
-            MongoStore::connect(&config).await.map_err(|e| open_error(url, &e))?;
-            Ok(format!("indexes of database {} on {} are in place", config.database, redact_url(url)))
-        }
-        StoreKind::Sqlite => {
-            // Opening brings the file's schema to the latest version.
-            let store = SqliteStore::open_url(url).await.map_err(|e| open_error(url, &e))?;
-            let version = store.schema_version().await.map_err(|e| open_error(url, &e))?;
-            Ok(format!("{} is at schema version {version}", store.path().display()))
-        }
+        StoreKind::Mongo => migrate_mongo(url).await,
+        StoreKind::Sqlite => migrate_sqlite(url).await,
     }
+}
+
+#[cfg(feature = "sqlite")]
+async fn migrate_sqlite(url: &str) -> Result<String, StoreError> {
+    // Opening brings the file's schema to the latest version.
+    let store = SqliteStore::open_url(url).await.map_err(|e| open_error(url, &e))?;
+    let version = store.schema_version().await.map_err(|e| open_error(url, &e))?;
+    Ok(format!("{} is at schema version {version}", store.path().display()))
+}
+
+#[cfg(not(feature = "sqlite"))]
+async fn migrate_sqlite(_: &str) -> Result<String, StoreError> {
+    Err(StoreError::NotBuilt("embedded (sqlite://)", "sqlite"))
+}
+
+#[cfg(feature = "mongo")]
+async fn migrate_mongo(url: &str) -> Result<String, StoreError> {
+    // Connecting creates the indexes and finishes events left pending by a crash.
+    let config = mongo_config(url);
+    MongoStore::connect(&config).await.map_err(|e| open_error(url, &e))?;
+    Ok(format!("indexes of database {} on {} are in place", config.database, redact_url(url)))
+}
+
+#[cfg(not(feature = "mongo"))]
+async fn migrate_mongo(_: &str) -> Result<String, StoreError> {
+    Err(StoreError::NotBuilt("MongoDB", "mongo"))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn open_postgres(_: &str) -> Result<Arc<dyn Storage>, StoreError> {
+    Err(StoreError::NotBuilt("PostgreSQL", "postgres"))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn migrate_postgres(_: &str) -> Result<String, StoreError> {
+    Err(StoreError::NotBuilt("PostgreSQL", "postgres"))
 }
 
 // PostgreSQL. `connect` brings the schema to the latest version itself (safe with several
 // replicas starting at once), so `serve` needs no separate `migrate` step; `migrate` exists for
 // deployments that prepare the database before rolling out servers.
+#[cfg(feature = "postgres")]
 async fn open_postgres(url: &str) -> Result<Arc<dyn Storage>, StoreError> {
     let store = PgStore::connect(&PgConfig::new(url)).await.map_err(|e| open_error(url, &e))?;
     tracing::info!(store = %redact_url(url), schema = store.schema(), "connected to PostgreSQL");
     Ok(Arc::new(store))
 }
 
+#[cfg(feature = "postgres")]
 async fn migrate_postgres(url: &str) -> Result<String, StoreError> {
     let store = PgStore::connect_without_migrating(&PgConfig::new(url)).map_err(|e| open_error(url, &e))?;
     let applied = store.migrate().await.map_err(|e| open_error(url, &e))?;
@@ -140,11 +186,13 @@ async fn migrate_postgres(url: &str) -> Result<String, StoreError> {
     })
 }
 
+#[cfg(feature = "mongo")]
 // A registry waits on its webhook: when MongoDB cannot be reached, a request should fail (503,
 // retried by the registry) within seconds, not after the driver's 30 s server selection.
 const MONGO_SERVER_SELECTION: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The MongoDB settings of a URL: its path names the database, as in every MongoDB tool.
+#[cfg(feature = "mongo")]
 fn mongo_config(url: &str) -> MongoConfig {
     let mut config = MongoConfig::new(url);
     config.server_selection_timeout = Some(MONGO_SERVER_SELECTION);
@@ -154,6 +202,7 @@ fn mongo_config(url: &str) -> MongoConfig {
     config
 }
 
+#[cfg(feature = "mongo")]
 fn mongo_database(url: &str) -> Option<String> {
     let (_, rest) = url.split_once("://")?;
     let path = &rest[rest.find('/')? + 1..];
@@ -161,6 +210,7 @@ fn mongo_database(url: &str) -> Option<String> {
     (!database.is_empty()).then(|| database.to_owned())
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mongo"))]
 fn open_error(url: &str, e: &(dyn std::error::Error + 'static)) -> StoreError {
     let mut message = e.to_string();
     let mut source = e.source();
@@ -230,6 +280,14 @@ mod tests {
     }
 
     #[test]
+    fn the_default_is_the_embedded_store() {
+        assert_eq!(StoreKind::of(DEFAULT_STORE_URL).unwrap(), StoreKind::Sqlite);
+        #[cfg(feature = "sqlite")]
+        assert_eq!(DEFAULT_STORE_URL, notify_store_sqlite::DEFAULT_URL);
+    }
+
+    #[cfg(feature = "mongo")]
+    #[test]
     fn the_mongodb_database_is_the_url_path() {
         assert_eq!(mongo_config("mongodb://h1,h2/reg?replicaSet=rs0").database, "reg");
         assert_eq!(mongo_config("mongodb://u:p@h/").database, notify_store_mongo::DEFAULT_DATABASE);
@@ -237,6 +295,7 @@ mod tests {
         assert_eq!(mongo_config("mongodb://h").server_selection_timeout, Some(MONGO_SERVER_SELECTION));
     }
 
+    #[cfg(all(feature = "postgres", feature = "sqlite"))]
     #[tokio::test]
     async fn unreachable_stores_are_named_without_their_password() {
         // Nothing listens on port 1.
@@ -253,6 +312,7 @@ mod tests {
         assert!(err.contains("cannot open the store sqlite://"), "{err}");
     }
 
+    #[cfg(feature = "sqlite")]
     #[tokio::test]
     async fn the_embedded_default_opens_a_durable_file() {
         let dir = tempfile::tempdir().unwrap();
