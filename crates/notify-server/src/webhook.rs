@@ -18,6 +18,7 @@ use axum::Json;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt as _;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use notify_core::{
     Action, ApplyOutcome, EnvelopeError, Event, EventError, Policy, StorageError, Timestamp,
@@ -208,27 +209,50 @@ async fn ingest_envelope(
         None => shared.policy.clone(),
     };
     let mut summary = IngestSummary { received: envelope.events.len(), ..IngestSummary::default() };
-    for parsed in envelope.events {
-        match parsed {
-            Ok(event) => store_event(app, &policy, event, received_at, &mut summary).await?,
-            Err(error) => {
-                let label = action_label(action_of_raw(&error.raw).as_ref());
-                let record = unparsed_record(&error, &policy, received_at);
-                quarantine(app, label, record).await?;
-                summary.quarantined += 1;
+    // The events of one envelope are applied concurrently: the projection does not depend on
+    // the order, and a store that shares commits between concurrent applies stores a large
+    // envelope in a fraction of the time of one event after another.
+    let policy = &policy;
+    let outcomes: Vec<Result<Stored, ApiError>> = futures_util::stream::iter(envelope.events)
+        .map(|parsed| async move {
+            match parsed {
+                Ok(event) => store_event(app, policy, event, received_at).await,
+                Err(error) => {
+                    let label = action_label(action_of_raw(&error.raw).as_ref());
+                    let record = unparsed_record(&error, policy, received_at);
+                    quarantine(app, label, record).await.map(|()| Stored::Quarantined)
+                }
             }
+        })
+        .buffer_unordered(ENVELOPE_CONCURRENCY)
+        .collect()
+        .await;
+    for outcome in outcomes {
+        match outcome? {
+            Stored::Applied => summary.applied += 1,
+            Stored::Duplicate => summary.duplicate += 1,
+            Stored::Quarantined => summary.quarantined += 1,
         }
     }
     Ok(summary)
 }
+
+/// How one event of an envelope was stored.
+enum Stored {
+    Applied,
+    Duplicate,
+    Quarantined,
+}
+
+/// Events of one envelope applied at once.
+const ENVELOPE_CONCURRENCY: usize = 16;
 
 async fn store_event(
     app: &AppState,
     policy: &Policy,
     event: Event,
     received_at: Timestamp,
-    summary: &mut IngestSummary,
-) -> Result<(), ApiError> {
+) -> Result<Stored, ApiError> {
     let shared = app.shared();
     let label = action_label(Some(&event.action));
     let lag_micros = received_at.unix_micros().saturating_sub(event.timestamp.unix_micros());
@@ -245,17 +269,15 @@ async fn store_event(
                 received_at,
             );
             quarantine(app, label, record).await?;
-            summary.quarantined += 1;
-            return Ok(());
+            return Ok(Stored::Quarantined);
         }
     };
     match shared.store.apply(&plan).await {
         Ok(outcome) => {
-            let (outcome, count) = match outcome {
-                ApplyOutcome::Applied => (EventOutcome::Applied, &mut summary.applied),
-                ApplyOutcome::Duplicate => (EventOutcome::Duplicate, &mut summary.duplicate),
+            let (outcome, stored) = match outcome {
+                ApplyOutcome::Applied => (EventOutcome::Applied, Stored::Applied),
+                ApplyOutcome::Duplicate => (EventOutcome::Duplicate, Stored::Duplicate),
             };
-            *count += 1;
             shared.metrics.event(label, outcome);
             tracing::debug!(
                 event_id = %event.id,
@@ -265,7 +287,7 @@ async fn store_event(
                 outcome = ?outcome,
                 "event stored"
             );
-            Ok(())
+            Ok(stored)
         }
         Err(e) if e.is_transient() => {
             shared.metrics.store_error("apply", &e);
@@ -287,8 +309,7 @@ async fn store_event(
                 received_at,
             );
             quarantine(app, label, record).await?;
-            summary.quarantined += 1;
-            Ok(())
+            Ok(Stored::Quarantined)
         }
     }
 }
