@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use notify_bench::{body, events};
+use notify_pg_cluster::{Cluster, Durability};
 
 const TOKEN: &str = "bench-token";
 
@@ -207,6 +208,68 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
+// --- CPU ---------------------------------------------------------------------------------
+
+/// `/proc/<pid>/stat` fields after the command name: (parent pid, CPU seconds of the process,
+/// CPU seconds of its reaped children). Linux counts in USER_HZ, 100 per second.
+fn proc_stat(pid: u32) -> Option<(u32, f64, f64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0) / 100.0;
+    Some((fields.get(1)?.parse().ok()?, ticks(11) + ticks(12), ticks(13) + ticks(14)))
+}
+
+/// CPU seconds used so far by a process and, with `children`, by the processes it started
+/// (a PostgreSQL server: the postmaster, its backends, and the backends that have exited).
+fn cpu_seconds(pid: u32, children: bool) -> f64 {
+    let Some((_, own, reaped)) = proc_stat(pid) else { return 0.0 };
+    if !children {
+        return own;
+    }
+    let live: f64 = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(proc_stat)
+        .filter(|(parent, _, _)| *parent == pid)
+        .map(|(_, cpu, _)| cpu)
+        .sum();
+    own + reaped + live
+}
+
+/// CPU seconds of the sender (this process), the server and the database, at one moment.
+#[derive(Clone, Copy)]
+struct Cpu {
+    sender: f64,
+    server: f64,
+    database: Option<f64>,
+}
+
+impl Cpu {
+    fn now(server: &Server, database: Option<u32>) -> Cpu {
+        Cpu {
+            sender: cpu_seconds(std::process::id(), false),
+            server: cpu_seconds(server.child.id(), false),
+            database: database.map(|pid| cpu_seconds(pid, true)),
+        }
+    }
+
+    /// Microseconds of CPU per event since `before`, as a table cell.
+    fn per_event(self, before: Cpu, events: usize) -> String {
+        let us = |a: f64, b: f64| (a - b) * 1e6 / events as f64;
+        let database = match (self.database, before.database) {
+            (Some(a), Some(b)) => format!("{:.0}", us(a, b)),
+            _ => "not measured".to_owned(),
+        };
+        format!(
+            "{:.0} / {:.0} / {database} µs",
+            us(self.sender, before.sender),
+            us(self.server, before.server)
+        )
+    }
+}
+
 // --- floors --------------------------------------------------------------------------------
 
 /// The HTTP floor: GET /healthz answers 200 without touching the store, through the same
@@ -257,84 +320,6 @@ async fn postgres_commit_floor(url: &str) -> Duration {
 
 // --- PostgreSQL ------------------------------------------------------------------------------
 
-/// A throwaway PostgreSQL 15 cluster with durable settings, removed on drop.
-struct Cluster {
-    dir: tempfile::TempDir,
-    port: u16,
-    as_postgres: bool,
-}
-
-impl Cluster {
-    fn command(&self, program: &str) -> Command {
-        let bin = Path::new("/usr/lib/postgresql/15/bin").join(program);
-        if self.as_postgres {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(bin);
-            c
-        } else {
-            Command::new(bin)
-        }
-    }
-
-    fn start() -> Option<Cluster> {
-        if !Path::new("/usr/lib/postgresql/15/bin/initdb").exists() {
-            return None;
-        }
-        let dir = tempfile::tempdir().ok()?;
-        // initdb refuses to run as root.
-        let as_postgres = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-            s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        });
-        if as_postgres {
-            Command::new("chown").args(["-R", "postgres"]).arg(dir.path()).status().ok()?;
-        }
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).ok()?.port();
-        let cluster = Cluster { dir, port, as_postgres };
-        let data = cluster.dir.path().join("data");
-        let ok = cluster
-            .command("initdb")
-            .arg("-D")
-            .arg(&data)
-            .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C"])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        let options = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c shared_buffers=256MB -c max_connections=300",
-            cluster.dir.path().display()
-        );
-        let started = ok
-            && cluster
-                .command("pg_ctl")
-                .arg("-D")
-                .arg(&data)
-                .arg("-l")
-                .arg(cluster.dir.path().join("log"))
-                .args(["-w", "-o", &options, "start"])
-                .stdout(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-        started.then_some(cluster)
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = self
-            .command("pg_ctl")
-            .arg("-D")
-            .arg(self.dir.path().join("data"))
-            .args(["-m", "immediate", "stop"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
 // --- the ingest benchmark ------------------------------------------------------------------
 
 async fn ingest(bin: &Path, serial: usize, concurrent: usize, senders: usize, stores: &[String]) {
@@ -353,15 +338,13 @@ async fn ingest(bin: &Path, serial: usize, concurrent: usize, senders: usize, st
             "postgres" => {
                 let url = match std::env::var("NOTIFY_PG_URL") {
                     Ok(url) => url,
-                    Err(_) => match Cluster::start() {
-                        Some(cluster) => _cluster.insert(cluster).url(),
-                        None => {
-                            println!(
-                                "\n## postgres: skipped (no NOTIFY_PG_URL and no PostgreSQL 15 installed)"
-                            );
-                            continue;
-                        }
-                    },
+                    Err(_) if notify_pg_cluster::installed() => {
+                        _cluster.insert(Cluster::start(Durability::On)).url()
+                    }
+                    Err(_) => {
+                        println!("\n## postgres: skipped (no NOTIFY_PG_URL and no PostgreSQL 15 installed)");
+                        continue;
+                    }
                 };
                 let floor = postgres_commit_floor(&url).await;
                 (url, Some(floor))
@@ -383,10 +366,15 @@ async fn ingest(bin: &Path, serial: usize, concurrent: usize, senders: usize, st
         let (idle, _) = server.memory();
         let http = http_floor(&server).await;
 
-        let (wall, mut serial_lat) = send_all(&server.url("/events"), payloads(serial, 101), 1).await;
+        let database = _cluster.as_ref().and_then(Cluster::server_pid);
+        let (serial_payloads, concurrent_payloads) = (payloads(serial, 101), payloads(concurrent, 202));
+        let cpu_start = Cpu::now(&server, database);
+        let (wall, mut serial_lat) = send_all(&server.url("/events"), serial_payloads, 1).await;
+        let cpu_serial = Cpu::now(&server, database);
         serial_lat.sort();
         let serial_rate = serial as f64 / wall.as_secs_f64();
-        let (wall, mut conc_lat) = send_all(&server.url("/events"), payloads(concurrent, 202), senders).await;
+        let (wall, mut conc_lat) = send_all(&server.url("/events"), concurrent_payloads, senders).await;
+        let cpu_concurrent = Cpu::now(&server, database);
         conc_lat.sort();
         let conc_rate = concurrent as f64 / wall.as_secs_f64();
         let (_, peak) = server.memory();
@@ -426,6 +414,14 @@ async fn ingest(bin: &Path, serial: usize, concurrent: usize, senders: usize, st
                 conc_rate * c.as_secs_f64()
             );
         }
+        println!(
+            "| CPU per event, serial: sender / server / database | {} |",
+            cpu_serial.per_event(cpu_start, serial)
+        );
+        println!(
+            "| CPU per event, concurrent: sender / server / database | {} |",
+            cpu_concurrent.per_event(cpu_serial, concurrent)
+        );
         println!("| server RSS: idle / peak / after | {idle:.1} / {peak:.1} / {after:.1} MiB |");
     }
 }

@@ -14,7 +14,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -24,10 +23,6 @@ use serde_json::Value;
 const TOKEN: &str = "e2e-webhook-token";
 const ACCEPT: &str = "Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, \
     application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 fn kit_dir() -> PathBuf {
     if let Ok(dir) = std::env::var("NOTIFY_E2E_KIT") {
@@ -132,8 +127,8 @@ fn a_real_registry_and_the_server_agree() {
     let kit = kit_dir();
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
-    let server_port = free_port();
-    let registry_port = free_port();
+    let server_port = common::cluster::free_port();
+    let registry_port = common::cluster::free_port();
     let server = format!("http://127.0.0.1:{server_port}");
     let registry = format!("127.0.0.1:{registry_port}");
     let (store_url, _cluster) = match std::env::var("NOTIFY_E2E_STORE_URL") {

@@ -135,10 +135,7 @@ async fn a_database_stopped_mid_delivery_gets_503_then_nothing_is_lost() {
         unavailable("stopping the database needs the throwaway cluster (unset NOTIFY_PG_URL)");
         return;
     }
-    let Some(cluster) = Cluster::start() else {
-        unavailable("no PostgreSQL (install postgresql-15)");
-        return;
-    };
+    let Some(cluster) = own_cluster() else { return };
     let url = fresh_database(&cluster.url(), "notify_outage").await;
     let store = PgStore::connect(&PgConfig::new(&url)).await.unwrap();
     let app = notify_server::router(&config(), Arc::new(store));
@@ -149,7 +146,7 @@ async fn a_database_stopped_mid_delivery_gets_503_then_nothing_is_lost() {
         assert_eq!(post_events(&app, "/events", V1, body.clone()).await.status, StatusCode::OK, "{name}");
     }
 
-    cluster.pg_ctl("stop");
+    cluster.stop();
     let (name, body) = &rest[0];
     let answer = post_events(&app, "/events", V1, body.clone()).await;
     assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE, "{name}: {}", answer.text());
@@ -158,7 +155,7 @@ async fn a_database_stopped_mid_delivery_gets_503_then_nothing_is_lost() {
     assert_eq!(get_with(&app, "/readyz", &[]).await.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(get(&app, "/api/v1/repositories").await.status, StatusCode::SERVICE_UNAVAILABLE);
 
-    cluster.pg_ctl("start");
+    cluster.restart();
     let mut ready = false;
     for _ in 0..50 {
         if get_with(&app, "/readyz", &[]).await.status == StatusCode::OK {

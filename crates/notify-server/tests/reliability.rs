@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::cluster::{Cluster, database_server, fresh_database, unavailable};
+use common::cluster::{database_server, fresh_database, own_cluster, unavailable};
 use common::process::{ServerProcess, TOKEN};
 use common::traffic::{self, Rng, deliver_all, reference};
 use notify_core::testkit::{StoreSnapshot, snapshot};
@@ -108,10 +108,7 @@ async fn a_database_outage_mid_run_answers_503_then_every_event_lands() {
         unavailable("stopping the database needs the throwaway cluster (unset NOTIFY_PG_URL)");
         return;
     }
-    let Some(cluster) = Cluster::start() else {
-        unavailable("no PostgreSQL (install postgresql-15)");
-        return;
-    };
+    let Some(cluster) = own_cluster() else { return };
     let url = fresh_database(&cluster.url(), "notify_outage_run").await;
     let server = ServerProcess::start(&url, &["--webhook-retry-after", "1s"]).await;
     let events = traffic::events(2_000, 30, 3);
@@ -126,7 +123,7 @@ async fn a_database_outage_mid_run_answers_503_then_every_event_lands() {
     while acked.lock().unwrap().len() < 500 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    cluster.pg_ctl("stop");
+    cluster.stop();
     let client = reqwest::Client::new();
     let started = Instant::now();
     loop {
@@ -143,7 +140,7 @@ async fn a_database_outage_mid_run_answers_503_then_every_event_lands() {
     let during = acked.lock().unwrap().len();
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(acked.lock().unwrap().len(), during, "events acknowledged while the database was down");
-    cluster.pg_ctl("start");
+    cluster.restart();
     let deliveries = sending.await.unwrap();
     eprintln!("outage after {during} events; failed attempts by status: {:?}", deliveries.failed);
     assert!(deliveries.failed.get(&503).is_some_and(|n| *n > 0), "{:?}", deliveries.failed);
@@ -274,7 +271,9 @@ async fn hostile_input_is_refused_or_stored_harmlessly(store_url: &str) {
         let (status, answer) = post(&client, &server, v1, envelope(many.clone())).await;
         match status {
             200 => break answer,
-            503 if attempts < 10 => continue,
+            // Each attempt stores what it can before the timeout; a loaded machine needs more
+            // of them, a stuck server never gets there.
+            503 if started.elapsed() < Duration::from_secs(300) => continue,
             _ => panic!("{status}: {answer}"),
         }
     };

@@ -357,7 +357,11 @@ async fn main() {
     let a = args();
     let own = match std::env::var("NOTIFY_PG_URL") {
         Ok(url) if !url.is_empty() => None,
-        _ => Some(support::Cluster::start(!a.fast)),
+        _ => Some(support::Server::start(if a.fast {
+            support::Durability::Off
+        } else {
+            support::Durability::On
+        })),
     };
     let url =
         own.as_ref().map_or_else(|| std::env::var("NOTIFY_PG_URL").unwrap_or_default(), |c| c.url.clone());

@@ -49,17 +49,21 @@ async fn a_url_asking_for_tls_gets_tls_or_no_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_server_is_unavailable() {
-    let cluster = support::Cluster::start(false);
+    let cluster = support::Server::start(support::Durability::Off);
     let mut config = cluster.config("notify");
     config.connect_timeout = Duration::from_secs(2);
     let store = PgStore::connect(&config).await.unwrap();
     store.ping().await.unwrap();
     store.apply(&plan("e1")).await.unwrap();
-    cluster.stop();
+    let own = cluster.own.as_ref().unwrap();
+    own.stop();
     let err = store.apply(&plan("e2")).await.unwrap_err();
     assert!(matches!(err, StorageError::Unavailable { .. }), "{err:?}");
     let err = store.apply(&plan("e3")).await.unwrap_err();
     assert!(err.is_transient(), "{err:?}");
+    // Back up, the same store recovers without being rebuilt.
+    own.restart();
+    assert_eq!(store.apply(&plan("e2")).await.unwrap(), notify_core::ApplyOutcome::Applied);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

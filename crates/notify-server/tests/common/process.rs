@@ -1,7 +1,6 @@
 //! The `notify-server` binary as a child process, which a test can kill without warning and
 //! start again on the same port.
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -17,7 +16,7 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts a server on a free port with `store_url`, waiting until it is ready.
     pub async fn start(store_url: &str, extra: &[&str]) -> ServerProcess {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = super::cluster::free_port();
         let mut server = ServerProcess {
             child: None,
             port,

@@ -1,0 +1,228 @@
+//! A throwaway PostgreSQL cluster: `initdb` into a temporary directory, `pg_ctl start` on a
+//! free loopback port, torn down when the value is dropped and, failing that, when the
+//! process that started it is gone.
+//!
+//! ```no_run
+//! let cluster = notify_pg_cluster::Cluster::start(notify_pg_cluster::Durability::Off);
+//! println!("{}", cluster.url()); // postgres://postgres@127.0.0.1:…/postgres
+//! ```
+//!
+//! The server programs are Debian's PostgreSQL 15 (`/usr/lib/postgresql/15/bin`) unless
+//! `NOTIFY_PG_BIN` names another directory. `initdb` and `pg_ctl` refuse to run as root, so
+//! under root they run as the `postgres` user (`runuser`) on a directory that user owns.
+//!
+//! A watchdog process (`setsid sh`) polls for the starting process and, once it is gone,
+//! stops the server and removes the directory. That covers what `Drop` cannot: a `static`
+//! cluster shared by the tests of one binary (never dropped), a panic that aborts, a kill.
+
+use std::net::TcpListener;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Whether commits reach the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// `fsync` on, as in production: for figures that mean something.
+    On,
+    /// `fsync`, `synchronous_commit` and `full_page_writes` off: for tests, which only need
+    /// the server's answers.
+    Off,
+}
+
+/// Where the PostgreSQL server programs are.
+pub fn pg_bin(program: &str) -> PathBuf {
+    std::env::var_os("NOTIFY_PG_BIN")
+        .map_or_else(|| PathBuf::from("/usr/lib/postgresql/15/bin"), PathBuf::from)
+        .join(program)
+}
+
+/// Whether the server programs are installed, i.e. whether [`Cluster::start`] can work.
+pub fn installed() -> bool {
+    pg_bin("initdb").exists() && pg_bin("pg_ctl").exists()
+}
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free loopback port")
+}
+
+fn running_as_root() -> bool {
+    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+}
+
+/// A running server on a data directory of its own.
+#[derive(Debug)]
+pub struct Cluster {
+    root: PathBuf,
+    port: u16,
+    durability: Durability,
+    as_postgres: bool,
+}
+
+impl Cluster {
+    /// Creates and starts a cluster; panics, with initdb's or the server's log, when that
+    /// fails (check [`installed`] first to skip instead).
+    pub fn start(durability: Durability) -> Cluster {
+        static SEQ: AtomicUsize = AtomicUsize::new(0);
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let root = std::env::temp_dir().join(format!(
+            "notify-pg-{}-{nanos}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(root.join("sock")).expect("cannot create the cluster directory");
+        let as_postgres = running_as_root();
+        if as_postgres {
+            let ok = Command::new("chown").args(["-R", "postgres:postgres"]).arg(&root).status();
+            assert!(ok.is_ok_and(|s| s.success()), "cannot chown {} to postgres", root.display());
+        }
+        let mut cluster = Cluster { root, port: 0, durability, as_postgres };
+        cluster.watch();
+        let out = cluster
+            .command("initdb")
+            .arg("-D")
+            .arg(cluster.data())
+            .args([
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+                "--no-instructions",
+            ])
+            .output()
+            .expect("cannot run initdb (is PostgreSQL 15 installed?)");
+        assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+        // A port found free may be taken before the server binds it: try a few.
+        for _ in 0..5 {
+            cluster.port = free_port();
+            if cluster.pg_ctl_start() {
+                return cluster;
+            }
+        }
+        panic!("the cluster did not start:\n{}", cluster.log());
+    }
+
+    /// The URL of its `postgres` database, as the `postgres` superuser.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// The postmaster's process id, while it runs.
+    pub fn server_pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.data().join("postmaster.pid")).ok()?.lines().next()?.trim().parse().ok()
+    }
+
+    /// Stops the server, letting it finish cleanly (`pg_ctl stop -m fast`), and waits.
+    pub fn stop(&self) {
+        let stopped = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.data())
+            .args(["-w", "-m", "fast", "stop"])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(stopped, "pg_ctl stop failed");
+    }
+
+    /// Starts the stopped server again, on the same port.
+    pub fn restart(&self) {
+        assert!(self.pg_ctl_start(), "the cluster did not start again:\n{}", self.log());
+    }
+
+    fn pg_ctl_start(&self) -> bool {
+        let relaxed = match self.durability {
+            Durability::On => "",
+            Durability::Off => " -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+        };
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=256MB{relaxed}",
+            self.port,
+            self.root.join("sock").display()
+        );
+        self.command("pg_ctl")
+            .arg("-D")
+            .arg(self.data())
+            .arg("-l")
+            .arg(self.root.join("server.log"))
+            .args(["-w", "-t", "60", "-o", &options, "start"])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    fn data(&self) -> PathBuf {
+        self.root.join("data")
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.root.join("server.log")).unwrap_or_default()
+    }
+
+    /// A server program, run as `postgres` when we are root.
+    fn command(&self, program: &str) -> Command {
+        if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(pg_bin(program));
+            c
+        } else {
+            Command::new(pg_bin(program))
+        }
+    }
+
+    /// Spawns the watchdog. `setsid` keeps it out of our process group, so that a Ctrl-C
+    /// which ends us does not end it before it has cleaned up.
+    fn watch(&self) {
+        let stop = format!(
+            "{}{} -D {} stop -m immediate",
+            if self.as_postgres { "runuser -u postgres -- " } else { "" },
+            pg_bin("pg_ctl").display(),
+            self.data().display()
+        );
+        let script = format!(
+            "while kill -0 {pid} 2>/dev/null; do sleep 0.2; done; \
+             if [ -f {data}/postmaster.pid ]; then {stop} >/dev/null 2>&1; fi; rm -rf {root}",
+            pid = std::process::id(),
+            data = self.data().display(),
+            root = self.root.display(),
+        );
+        // Never waited for: it is meant to outlive this process.
+        #[allow(clippy::zombie_processes)]
+        Command::new("setsid")
+            .args(["sh", "-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start the cluster watchdog");
+    }
+
+    /// The cluster's directory (data, socket, server log).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+impl Drop for Cluster {
+    /// Stops the server at once; the directory goes with the watchdog.
+    fn drop(&mut self) {
+        let _ = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.data())
+            .args(["-m", "immediate", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
