@@ -82,6 +82,34 @@ impl StorageError {
     pub fn internal(message: impl Into<String>, source: impl Into<Source>) -> Self {
         StorageError::Internal { message: message.into(), source: Some(source.into()) }
     }
+
+    /// The same error once more, for each caller of a batch that failed as a whole. Not
+    /// `Clone`, because driver errors are not: the copy keeps the source's message only.
+    ///
+    /// ```
+    /// use notify_core::StorageError;
+    /// let e = StorageError::unavailable("no connection", "refused");
+    /// let copy = e.copied();
+    /// assert!(copy.is_transient());
+    /// assert_eq!(copy.to_string(), e.to_string());
+    /// assert_eq!(std::error::Error::source(&copy).unwrap().to_string(), "refused");
+    /// ```
+    pub fn copied(&self) -> StorageError {
+        let source = |s: &Option<Source>| s.as_ref().map(|s| -> Source { s.to_string().into() });
+        match self {
+            StorageError::Unavailable { message, source: s } => {
+                StorageError::Unavailable { message: message.clone(), source: source(s) }
+            }
+            StorageError::Rejected { message, source: s } => {
+                StorageError::Rejected { message: message.clone(), source: source(s) }
+            }
+            StorageError::Internal { message, source: s } => {
+                StorageError::Internal { message: message.clone(), source: source(s) }
+            }
+            StorageError::InvalidCursor(c) => StorageError::InvalidCursor(c.clone()),
+            StorageError::InvalidQuery(q) => StorageError::InvalidQuery(q.clone()),
+        }
+    }
 }
 
 /// A store of registry events and of the projection they build.

@@ -1,30 +1,23 @@
-//! Writes: one event in one round trip.
+//! Writes: the wire form of a plan.
 //!
-//! A plan is sent as one `jsonb` argument to the server-side function `apply_plan` (migration
-//! 2), called as a single statement in autocommit mode: PostgreSQL runs the whole function in
-//! one implicit transaction, so the event and every projection change are committed together
-//! or not at all, with one network round trip and no `BEGIN`/`COMMIT` of our own. Pipelining
-//! the ten or so statements of a plan from here would also take one round trip, but each
-//! statement would be parsed, bound and reported separately, and the dedup decision (stop
-//! after the gate) would have to travel back to the client first.
+//! Plans are sent, a batch at a time (see the `batch` module), as one `jsonb` array to the
+//! server-side function `apply_plans` (migration 3), called as a single statement in
+//! autocommit mode: PostgreSQL runs the whole function in one implicit transaction, so the
+//! events and every projection change are committed together or not at all, with one network
+//! round trip and no `BEGIN`/`COMMIT` of our own. Pipelining the statements from here would
+//! also take one round trip, but the dedup decision (which events are new) would have to
+//! travel back to the client before the projection could be written.
 //!
 //! The argument is this module's own wire form, not the core's serde shape of [`Plan`]:
 //! times as Unix microseconds (exact, no text parsing on the server), kinds in the spelling
 //! of the SQL enums, and nothing the function does not read.
 
-use std::time::Duration;
-
 use notify_core::command::{Content, Count};
 use notify_core::{ApplyOutcome, Command, Plan, RepoRef, Stamp, StorageError, Timestamp};
 use serde::Serialize;
-use tokio_postgres::types::Json;
 
 use crate::PgStore;
-use crate::error::{classify, is_retryable, pool_error};
-
-/// How often a plan that lost a serialization or deadlock race is run again before the
-/// failure is reported (as transient).
-const ATTEMPTS: u32 = 5;
+use crate::error::{classify, pool_error};
 
 #[derive(Debug, Serialize)]
 struct WirePlan<'a> {
@@ -225,32 +218,9 @@ fn wire(plan: &Plan) -> Result<WirePlan<'_>, StorageError> {
 
 impl PgStore {
     pub(crate) async fn apply_plan(&self, plan: &Plan) -> Result<ApplyOutcome, StorageError> {
-        let wire = wire(plan)?;
-        let client = self.pool.get().await.map_err(pool_error)?;
-        let stmt =
-            client.prepare_cached(&self.sql.apply).await.map_err(|e| classify("preparing apply", e))?;
-        let mut attempt = 1;
-        loop {
-            match client.query_one(&stmt, &[&Json(&wire)]).await {
-                Ok(row) => {
-                    let applied: bool = row.get(0);
-                    return Ok(if applied { ApplyOutcome::Applied } else { ApplyOutcome::Duplicate });
-                }
-                Err(e) if attempt < ATTEMPTS && is_retryable(&e) => {
-                    // Back off, longer each time and by an amount that differs per event, so
-                    // that the transactions that collided do not collide again in lockstep.
-                    let spread = plan
-                        .entry
-                        .id
-                        .bytes()
-                        .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
-                    let wait = Duration::from_millis(1 << attempt) + Duration::from_micros(spread % 2_000);
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
-                }
-                Err(e) => return Err(classify("applying an event", e)),
-            }
-        }
+        let wire = serde_json::value::to_raw_value(&wire(plan)?)
+            .map_err(|e| StorageError::internal("encoding a plan", e))?;
+        self.batcher.apply(&plan.entry.id, wire).await
     }
 
     pub(crate) async fn quarantine_record(

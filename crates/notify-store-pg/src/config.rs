@@ -20,6 +20,10 @@ pub struct PgConfig {
     pub url: String,
     /// Connections kept open at most.
     pub pool_size: usize,
+    /// Transactions applying events at once, each committing, as one batch, the events that
+    /// arrived while the others ran (see [`PgStore`](crate::PgStore)). Each holds one of the
+    /// pool's connections while it writes; the rest serve reads.
+    pub writers: usize,
     /// The schema holding every table, created on first start.
     pub schema: String,
     /// How long to wait for a free connection or for a new one to be established before
@@ -31,11 +35,13 @@ pub struct PgConfig {
 }
 
 impl PgConfig {
-    /// Settings for `url` with the defaults: 16 connections, schema `notify`, 5 s timeouts.
+    /// Settings for `url` with the defaults: 16 connections, 1 writer, schema `notify`,
+    /// 5 s timeouts.
     pub fn new(url: impl Into<String>) -> Self {
         PgConfig {
             url: url.into(),
             pool_size: 16,
+            writers: 1,
             schema: DEFAULT_SCHEMA.to_owned(),
             connect_timeout: Duration::from_secs(5),
             ca_file: None,
@@ -51,6 +57,12 @@ impl PgConfig {
     /// The same settings with another pool size.
     pub fn with_pool_size(mut self, pool_size: usize) -> Self {
         self.pool_size = pool_size;
+        self
+    }
+
+    /// The same settings with another number of writers.
+    pub fn with_writers(mut self, writers: usize) -> Self {
+        self.writers = writers;
         self
     }
 

@@ -38,24 +38,30 @@
 //! its indexes, two thirds of the database). It is not partitioned yet; it is laid out to be
 //! range-partitioned by `at` (monthly, say) when retention or vacuum cost calls for it. A
 //! partitioned table's unique keys must include the partition key, so the dedup gate then
-//! moves to a narrow unpartitioned `event_ids (id PRIMARY KEY)` table that `apply_plan`
-//! inserts into first; the readers do not change.
+//! moves to a narrow unpartitioned `event_ids (id PRIMARY KEY)` table that the apply
+//! functions insert into first; the readers do not change.
 //!
 //! # Writes
 //!
-//! [`Storage::apply`] is one call of the server-side function `apply_plan(jsonb)` (see
-//! the `apply` module for why): one round trip, one implicit transaction. Its first
-//! statement is `INSERT INTO events … ON CONFLICT (id) DO NOTHING`, the dedup gate: when no
-//! row is inserted the event is a duplicate and nothing else is written. Two processes racing
-//! on the same event meet at the primary key: the second waits for the first to commit, then
-//! inserts nothing. Every projection write is an order-independent merge (counters add,
-//! registers keep the greater stamp, times keep the min or max), so events may arrive in any
-//! order. Within the function a plan locks its content row (only when it adds something),
-//! then its repository row, then that repository's links, tags and actors: one lock order
-//! for every writer, so concurrent plans queue rather than deadlock, and the events of one
-//! repository are applied one commit at a time while different repositories proceed in
-//! parallel. Serialization failures and deadlocks are still retried a few times before they
-//! are reported as [`StorageError::Unavailable`].
+//! Concurrent [`Storage::apply`] calls share transactions (group commit, see the `batch`
+//! module): a writer task applies whatever events are queued, up to 256, with one call of the
+//! server-side function `apply_plans(jsonb)`, one round trip and one commit for the lot, and
+//! answers each caller once that commit is durable. A lone event goes to `apply_plan(jsonb)`,
+//! which does the same for one event with less work. [`PgConfig::writers`] sets how many
+//! batches are in flight at once (default 1).
+//!
+//! Both functions start with `INSERT INTO events … ON CONFLICT (id) DO NOTHING`, the dedup
+//! gate: only the events it inserts are applied; the others are duplicates and write nothing.
+//! Two processes racing on the same event meet at the primary key: the second waits for the
+//! first to commit, then inserts nothing. Every projection write is an order-independent
+//! merge (counters add, registers keep the greater stamp, times keep the min or max), so
+//! events may arrive in any order, and `apply_plans` folds a batch's commands per row before
+//! merging them, one statement per table. Locks are taken in one order by every writer:
+//! event ids, content rows (only when the batch adds something), references, repository
+//! rows, then what hangs off a repository (its links, tags and actors); so concurrent batches
+//! queue rather than deadlock. Serialization failures and deadlocks are still retried a few
+//! times before they are reported as [`StorageError::Unavailable`]; a batch the database
+//! refuses is applied again event by event, so that only the offending event is refused.
 //!
 //! # Errors
 //!
@@ -65,6 +71,7 @@
 //! refuses (SQLSTATE class 22) and `Internal` for the rest.
 
 mod apply;
+mod batch;
 mod config;
 mod error;
 pub mod migrate;
@@ -86,6 +93,9 @@ pub use error::PgError;
 struct Sql {
     /// The quoted schema name.
     schema: String,
+    /// One event: `apply_plan` (migration 2), cheaper for one than the batch function.
+    apply_one: String,
+    /// A batch: `apply_plans` (migration 3).
     apply: String,
     quarantine: String,
     stats: String,
@@ -100,7 +110,8 @@ impl Sql {
         let s = migrate::quote_ident(schema);
         let q = |text: &str| text.replace("{s}", &s);
         Sql {
-            apply: q("SELECT {s}.apply_plan($1)"),
+            apply_one: q("SELECT {s}.apply_plan($1)"),
+            apply: q("SELECT {s}.apply_plans($1)"),
             quarantine: q("INSERT INTO {s}.quarantine (key, registry, received_at, reason, raw) \
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING"),
             stats: q("SELECT r.registry, r.name, \
@@ -142,6 +153,7 @@ pub struct PgStore {
     pool: Pool,
     schema: String,
     sql: std::sync::Arc<Sql>,
+    batcher: std::sync::Arc<batch::Batcher>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -176,11 +188,9 @@ impl PgStore {
             .recycle_timeout(Some(config.connect_timeout))
             .build()
             .map_err(PgError::Pool)?;
-        Ok(PgStore {
-            pool,
-            schema: config.schema.clone(),
-            sql: std::sync::Arc::new(Sql::new(&config.schema)),
-        })
+        let sql = std::sync::Arc::new(Sql::new(&config.schema));
+        let batcher = std::sync::Arc::new(batch::Batcher::new(pool.clone(), sql.clone(), config.writers));
+        Ok(PgStore { pool, schema: config.schema.clone(), sql, batcher })
     }
 
     /// Applies every pending migration; returns the versions applied now (empty when the

@@ -30,6 +30,18 @@ async fn deliver(store: &dyn Storage, events: &[Event], policy: &Policy) {
     }
 }
 
+/// Applies every event at once: the store's writers find them all queued and apply them as
+/// one batch (a transaction of up to 256 plans), duplicates of one event included.
+async fn deliver_at_once(store: &dyn Storage, events: &[Event], policy: &Policy) {
+    let plans: Vec<_> = events.iter().filter_map(|e| translate(e, policy).ok()).collect();
+    let outcomes = futures_util::future::join_all(plans.iter().map(|plan| store.apply(plan))).await;
+    for (plan, outcome) in plans.iter().zip(outcomes) {
+        outcome.unwrap_or_else(|e| panic!("apply of {} failed: {e}", plan.entry.id));
+    }
+    let unmodelled: Vec<_> = events.iter().filter(|e| translate(e, policy).is_err()).cloned().collect();
+    deliver(store, &unmodelled, policy).await;
+}
+
 /// Each case needs a schema of its own (a migration), so cases are few and sequences long.
 fn config() -> ProptestConfig {
     ProptestConfig { cases: 24, ..ProptestConfig::default() }
@@ -57,6 +69,18 @@ proptest! {
             let pg = support::fresh_store().await;
             let memory = MemoryStore::new();
             deliver(&*pg, &shuffled, &policy).await;
+            deliver(&memory, &events, &policy).await;
+            assert_eq!(snapshot(&*pg).await, snapshot(&memory).await);
+        });
+    }
+
+    #[test]
+    fn events_applied_as_one_batch_give_the_reference_answers((events, delivery) in events_and_delivery(1..80)) {
+        block_on(async {
+            let policy = Policy { count_blob_pulls: true, ..Policy::default() };
+            let pg = support::fresh_store().await;
+            let memory = MemoryStore::new();
+            deliver_at_once(&*pg, &delivery, &policy).await;
             deliver(&memory, &events, &policy).await;
             assert_eq!(snapshot(&*pg).await, snapshot(&memory).await);
         });

@@ -141,26 +141,6 @@ fn run(conn: Connection, mut requests: mpsc::Receiver<Request>, grouping: Groupi
 /// What one request produced before the commit.
 type Outcome = Result<Option<ApplyOutcome>, StorageError>;
 
-/// A copy of an error for each request of a failed batch (the error type is not `Clone`).
-fn copy(e: &StorageError) -> StorageError {
-    let source = |s: &Option<Box<dyn std::error::Error + Send + Sync>>| {
-        s.as_ref().map(|s| -> Box<dyn std::error::Error + Send + Sync> { s.to_string().into() })
-    };
-    match e {
-        StorageError::Unavailable { message, source: s } => {
-            StorageError::Unavailable { message: message.clone(), source: source(s) }
-        }
-        StorageError::Rejected { message, source: s } => {
-            StorageError::Rejected { message: message.clone(), source: source(s) }
-        }
-        StorageError::Internal { message, source: s } => {
-            StorageError::Internal { message: message.clone(), source: source(s) }
-        }
-        StorageError::InvalidCursor(c) => StorageError::InvalidCursor(c.clone()),
-        StorageError::InvalidQuery(q) => StorageError::InvalidQuery(q.clone()),
-    }
-}
-
 fn run_one(conn: &Connection, request: &Request) -> Outcome {
     match request {
         Request::Apply(plan, _) => apply::apply_plan(conn, plan).map(Some),
@@ -174,7 +154,7 @@ fn commit(conn: &Connection, batch: &mut Vec<Request>) {
     let outcomes = match conn.execute_batch("BEGIN IMMEDIATE") {
         Err(e) => {
             let e = classify("starting a write transaction", e);
-            batch.iter().map(|_| Err(copy(&e))).collect()
+            batch.iter().map(|_| Err(e.copied())).collect()
         }
         Ok(()) => run_batch(conn, batch),
     };
@@ -204,7 +184,7 @@ fn run_batch(conn: &Connection, batch: &[Request]) -> Vec<Outcome> {
             Err(_) if conn.is_autocommit() => Ok(()),
             Err(_) => conn.execute_batch("ROLLBACK TO request; RELEASE request"),
         };
-        let failed = outcome.as_ref().err().map(copy);
+        let failed = outcome.as_ref().err().map(StorageError::copied);
         outcomes.push(outcome);
         // SQLite rolls the whole transaction back by itself after some failures (I/O, full
         // disk, out of memory): everything done so far in the batch is gone with it.
@@ -220,7 +200,7 @@ fn run_batch(conn: &Connection, batch: &[Request]) -> Vec<Outcome> {
             if !conn.is_autocommit() {
                 let _ = conn.execute_batch("ROLLBACK");
             }
-            return batch.iter().map(|_| Err(copy(&cause))).collect();
+            return batch.iter().map(|_| Err(cause.copied())).collect();
         }
     }
     if let Err(e) = conn.execute_batch("COMMIT") {
@@ -228,7 +208,7 @@ fn run_batch(conn: &Connection, batch: &[Request]) -> Vec<Outcome> {
         if !conn.is_autocommit() {
             let _ = conn.execute_batch("ROLLBACK");
         }
-        return batch.iter().map(|_| Err(copy(&e))).collect();
+        return batch.iter().map(|_| Err(e.copied())).collect();
     }
     outcomes
 }

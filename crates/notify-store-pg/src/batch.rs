@@ -1,0 +1,219 @@
+//! Group commit: the events that arrive together are applied in one transaction.
+//!
+//! Every [`Storage::apply`](notify_core::Storage::apply) hands its plan to a queue and waits
+//! for its answer. A few writer tasks (`PgConfig::writers`) each take whatever is queued, up to
+//! [`MAX_BATCH`] plans, and apply it with one call of `apply_plans` (migration 3): one round
+//! trip, one commit, one WAL flush for the lot. A batch of one goes to `apply_plan`
+//! (migration 2) instead, which does less for a single event. Nobody waits for a batch to fill: a lone
+//! event is applied at once, alone, and under load the batches grow by themselves with the
+//! queue that forms while the previous batch commits. Each caller is answered only after its
+//! batch has committed, so "acknowledged" still means "durable".
+//!
+//! A batch fails as a whole. When the failure is the data's (a value the database refuses),
+//! its plans are applied again one by one so that only the offending event is refused; when
+//! the database is unreachable every caller gets the same transient error; a deadlock or
+//! serialization failure is retried a few times first.
+//!
+//! The writers are spawned on the runtime of the first `apply`. Should that runtime end
+//! (tests build one per case), the queue closes, and the next `apply` starts new writers on
+//! its own runtime.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use notify_core::{ApplyOutcome, StorageError};
+use serde_json::value::RawValue;
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::types::Json;
+
+use crate::Sql;
+use crate::error::{classify, is_retryable, pool_error};
+
+/// Plans applied in one transaction at most: bounds the statement's argument (a few hundred
+/// KiB) and the time a batch holds its locks.
+pub(crate) const MAX_BATCH: usize = 256;
+
+/// How often a batch that lost a serialization or deadlock race is run again before the
+/// failure is reported (as transient).
+const ATTEMPTS: u32 = 5;
+
+/// Plans waiting for a writer at most; beyond that `apply` waits for room.
+const QUEUE: usize = 4 * MAX_BATCH;
+
+type Answer = Result<ApplyOutcome, StorageError>;
+
+/// One plan in the wire form, waiting for its batch.
+struct Job {
+    id: String,
+    wire: Box<RawValue>,
+    reply: oneshot::Sender<Answer>,
+}
+
+/// The queue and what is needed to start writers on it.
+pub(crate) struct Batcher {
+    queue: Mutex<Option<mpsc::Sender<Job>>>,
+    pool: Pool,
+    sql: Arc<Sql>,
+    writers: usize,
+}
+
+impl Batcher {
+    pub(crate) fn new(pool: Pool, sql: Arc<Sql>, writers: usize) -> Self {
+        Batcher { queue: Mutex::new(None), pool, sql, writers: writers.max(1) }
+    }
+
+    /// Applies one plan (already in wire form) with whatever else is queued.
+    pub(crate) async fn apply(&self, id: &str, wire: Box<RawValue>) -> Answer {
+        let (reply, answer) = oneshot::channel();
+        let mut job = Job { id: id.to_owned(), wire, reply };
+        // Twice at most: a closed queue is replaced once, by writers on this runtime.
+        for _ in 0..2 {
+            let queue = self.queue();
+            match queue.send(job).await {
+                Ok(()) => {
+                    return answer.await.unwrap_or_else(|_| {
+                        Err(StorageError::Unavailable {
+                            message: "the writer task stopped".into(),
+                            source: None,
+                        })
+                    });
+                }
+                Err(mpsc::error::SendError(back)) => {
+                    job = back;
+                    let mut slot = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+                    if slot.as_ref().is_some_and(|q| q.same_channel(&queue)) {
+                        *slot = None;
+                    }
+                }
+            }
+        }
+        Err(StorageError::Unavailable { message: "no writer task could be started".into(), source: None })
+    }
+
+    /// The open queue, starting its writers first when there is none.
+    fn queue(&self) -> mpsc::Sender<Job> {
+        let mut slot = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(queue) = slot.as_ref().filter(|q| !q.is_closed()) {
+            return queue.clone();
+        }
+        let (queue, jobs) = mpsc::channel(QUEUE);
+        let jobs = Arc::new(tokio::sync::Mutex::new(jobs));
+        for _ in 0..self.writers {
+            tokio::spawn(write(jobs.clone(), self.pool.clone(), self.sql.clone()));
+        }
+        *slot = Some(queue.clone());
+        queue
+    }
+}
+
+/// A writer: takes what is queued, applies it, answers; ends when the store is dropped.
+async fn write(jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>, pool: Pool, sql: Arc<Sql>) {
+    loop {
+        let mut batch = Vec::new();
+        {
+            let mut jobs = jobs.lock().await;
+            match jobs.recv().await {
+                Some(job) => batch.push(job),
+                None => return,
+            }
+            while batch.len() < MAX_BATCH {
+                match jobs.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+        }
+        apply_batch(&pool, &sql, batch).await;
+    }
+}
+
+/// Applies a batch and answers every job in it.
+async fn apply_batch(pool: &Pool, sql: &Sql, batch: Vec<Job>) {
+    // One event delivered twice at once: the batch carries it once (the function expects
+    // distinct ids); the other deliveries are duplicates of it whatever happens to it.
+    let mut first: HashMap<&str, usize> = HashMap::with_capacity(batch.len());
+    let mut unique = Vec::with_capacity(batch.len());
+    let mut again = Vec::new();
+    for (i, job) in batch.iter().enumerate() {
+        match first.get(job.id.as_str()) {
+            Some(&at) => again.push((i, at)),
+            None => {
+                first.insert(&job.id, i);
+                unique.push(i);
+            }
+        }
+    }
+    let plans: Vec<(&str, &RawValue)> =
+        unique.iter().map(|&i| (batch[i].id.as_str(), &*batch[i].wire)).collect();
+    let result = run(pool, sql, &plans).await;
+    let mut answers: Vec<Option<Answer>> = (0..batch.len()).map(|_| None).collect();
+    match result {
+        Ok(fresh) => {
+            for &i in &unique {
+                let applied = fresh.iter().any(|id| *id == batch[i].id);
+                answers[i] = Some(Ok(if applied { ApplyOutcome::Applied } else { ApplyOutcome::Duplicate }));
+            }
+        }
+        Err(e) if unique.len() > 1 && !e.is_transient() => {
+            // Find the plan the database refuses: each alone, in its own transaction.
+            for &i in &unique {
+                answers[i] = Some(match run(pool, sql, &[(batch[i].id.as_str(), &*batch[i].wire)]).await {
+                    Ok(fresh) if fresh.is_empty() => Ok(ApplyOutcome::Duplicate),
+                    Ok(_) => Ok(ApplyOutcome::Applied),
+                    Err(e) => Err(e),
+                });
+            }
+        }
+        Err(e) => {
+            for &i in &unique {
+                answers[i] = Some(Err(e.copied()));
+            }
+        }
+    }
+    for (i, at) in again {
+        answers[i] = Some(match &answers[at] {
+            Some(Ok(_)) => Ok(ApplyOutcome::Duplicate),
+            Some(Err(e)) => Err(e.copied()),
+            None => unreachable!("the first delivery is answered first"),
+        });
+    }
+    for (job, answer) in batch.into_iter().zip(answers) {
+        // A caller that has gone (its request was cancelled) needs no answer.
+        let _ = job.reply.send(answer.unwrap_or_else(|| unreachable!("every job is answered")));
+    }
+}
+
+/// Applies `plans` (id, wire form) in one transaction, retried after lost races; returns the
+/// ids that were new. A lone plan goes to `apply_plan`, more to `apply_plans`.
+async fn run(pool: &Pool, sql: &Sql, plans: &[(&str, &RawValue)]) -> Result<Vec<String>, StorageError> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let text = if plans.len() == 1 { &sql.apply_one } else { &sql.apply };
+    let stmt = client.prepare_cached(text).await.map_err(|e| classify("preparing apply", e))?;
+    let mut attempt = 1;
+    loop {
+        let result = if let [(id, wire)] = plans {
+            client.query_one(&stmt, &[&Json(wire)]).await.and_then(|row| {
+                let applied: bool = row.try_get(0)?;
+                Ok(if applied { vec![(*id).to_owned()] } else { Vec::new() })
+            })
+        } else {
+            let wires: Vec<&RawValue> = plans.iter().map(|(_, wire)| *wire).collect();
+            client.query_one(&stmt, &[&Json(&wires)]).await.and_then(|row| row.try_get(0))
+        };
+        match result {
+            Ok(fresh) => return Ok(fresh),
+            Err(e) if attempt < ATTEMPTS && is_retryable(&e) => {
+                // Back off, longer each time and by an amount that differs per batch, so that
+                // the transactions that collided do not collide again in lockstep.
+                let spread =
+                    plans[0].0.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+                let wait = Duration::from_millis(1 << attempt) + Duration::from_micros(spread % 2_000);
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(classify("applying events", e)),
+        }
+    }
+}
