@@ -99,6 +99,7 @@ macro_rules! conformance_suite {
             a_cursor_stays_valid_and_stable_while_new_events_arrive
             garbage_cursors_are_invalid_cursor_errors_on_every_list
             page_limits_are_clamped_to_one_and_a_thousand
+            inventory_pages_span_many_repositories_in_order
             event_filters_match_alone_and_combined
             events_are_newest_first_with_ties_broken_by_id_descending
             unknown_actions_are_logged_and_filterable_but_project_nothing

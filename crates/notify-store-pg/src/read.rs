@@ -514,6 +514,11 @@ impl PgStore {
     /// the database for each page, since the planner cannot see that per-repository tag
     /// lists come out of their index already in order. The `LIMIT` inside the lateral join
     /// keeps the planner from flattening it into a hash join over every tag and link.
+    ///
+    /// Batches start small and grow fourfold while they come back short of a page: a page
+    /// of 1,000 tags from repositories holding dozens each needs a few dozen repositories,
+    /// and reading 1,000 of them (with all their tags) only to keep the first few was what
+    /// made a page cost hundreds of milliseconds.
     pub(crate) async fn list_inventory(
         &self,
         q: &InventoryQuery,
@@ -533,6 +538,7 @@ impl PgStore {
         };
         let mut first = true;
         let mut items = Vec::new();
+        let mut repositories = want.min(16);
         loop {
             let mut f = Filters::default();
             if let Some(r) = &q.registry {
@@ -554,9 +560,10 @@ impl PgStore {
                 }
             };
             let batch = f.param(want as i64);
+            let repo_batch = f.param(repositories as i64);
             let sql = format!(
                 "WITH b AS (SELECT id, registry, name FROM {s}.repositories {} \
-                            ORDER BY registry, name LIMIT {batch}) \
+                            ORDER BY registry, name LIMIT {repo_batch}) \
                  SELECT b.registry, b.name, t.tag, t.digest, c.media_type \
                  FROM b LEFT JOIN LATERAL (SELECT lt.tag, lt.digest FROM {s}.live_tags lt \
                                            WHERE lt.repo_id = b.id {after_tag} \
@@ -583,9 +590,10 @@ impl PgStore {
                 });
             }
             first = false;
-            if items.len() >= want || repos < want {
+            if items.len() >= want || repos < repositories {
                 break;
             }
+            repositories = (repositories * 4).min(want);
         }
         items.truncate(want);
         Ok(Page::from_overfetch(items, q.page.effective_limit(), |i| {

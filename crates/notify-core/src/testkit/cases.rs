@@ -53,7 +53,8 @@ pub use idempotence::{
 pub use pagination::{
     a_cursor_stays_valid_and_stable_while_new_events_arrive,
     every_list_pages_with_limits_one_and_two_in_byte_order,
-    garbage_cursors_are_invalid_cursor_errors_on_every_list, page_limits_are_clamped_to_one_and_a_thousand,
+    garbage_cursors_are_invalid_cursor_errors_on_every_list, inventory_pages_span_many_repositories_in_order,
+    page_limits_are_clamped_to_one_and_a_thousand,
 };
 pub use quarantine::{
     quarantine_dedups_by_key_and_keeps_the_raw_text_exactly, quarantine_lists_newest_first_and_pages,

@@ -362,6 +362,55 @@ pub async fn garbage_cursors_are_invalid_cursor_errors_on_every_list(store: &dyn
     }
 }
 
+/// An inventory page larger than a store's internal batches: 60 repositories with none to
+/// three tags each, read whole and in pages of 20, 7 and 1000.
+pub async fn inventory_pages_span_many_repositories_in_order(store: &dyn Storage) {
+    let h = "many.test";
+    let mut events = Vec::new();
+    let mut expected = Vec::new();
+    for r in 0..60 {
+        let name = format!("r{r:02}");
+        let tags = r % 4;
+        if tags == 0 {
+            events.push(
+                EventBuilder::push(&format!("m-{name}"), time(r), &name)
+                    .host(h)
+                    .manifest(&test_digest(2), 400),
+            );
+        }
+        for t in 0..tags {
+            events.push(push(&format!("m-{name}-{t}"), r, h, &name, &format!("t{t}")));
+            expected.push(format!("{name}:t{t}"));
+        }
+    }
+    apply_all(store, &events, &Policy::default()).await;
+    let item = |x: &crate::query::InventoryItem| format!("{}:{}", x.repository, x.tag);
+    for limit in [1000u32, 20, 7] {
+        let mut listed = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store
+                .inventory(&InventoryQuery {
+                    registry: Some(h.to_owned()),
+                    page: PageRequest { after, limit },
+                })
+                .await
+                .expect("inventory");
+            assert!(page.items.len() <= limit as usize, "a page of {limit} holds {}", page.items.len());
+            let full = page.items.len() == limit as usize;
+            listed.extend(page.items.iter().map(item));
+            match page.next {
+                Some(next) => {
+                    assert!(full, "a page of {limit} with a next cursor is full");
+                    after = Some(next);
+                }
+                None => break,
+            }
+        }
+        assert_eq!(listed, expected, "inventory in pages of {limit}");
+    }
+}
+
 /// A limit of 0 gives one item, a limit above 1000 (up to `u32::MAX`) gives 1000: checked on
 /// an event log and a quarantine of 1001 entries each, and the limits 0 and `u32::MAX` on every
 /// other list.
