@@ -40,14 +40,20 @@ CREATE TYPE plan_command AS (
 
 -- The planner settings: every statement here reads a batch of at most a few hundred rows
 -- and finds its rows by key. Generic plans (planned once per connection, not per call) with
--- nested-loop index lookups are right for every batch size; left to itself the planner
--- re-plans per call and, guessing the batch's size, hashes whole tables.
+-- nested-loop index lookups are right for every batch size and every table size. Left to
+-- itself the planner re-plans per call and, guessing the batch's size, hashes whole tables;
+-- and a generic plan made while a table is small scans it, or probes the trigram index
+-- of repository names for an equality (1 ms a probe, where the btree takes microseconds),
+-- and that plan stays cached while the table grows. Without sequential and bitmap scans,
+-- only btree index scans are left for every lookup (GIN indexes have no other kind).
 CREATE FUNCTION apply_plans(plans jsonb) RETURNS text[]
 LANGUAGE plpgsql
 SET search_path FROM CURRENT
 SET plan_cache_mode = force_generic_plan
 SET enable_hashjoin = off
 SET enable_mergejoin = off
+SET enable_seqscan = off
+SET enable_bitmapscan = off
 AS $fn$
 DECLARE
     fresh text[];
@@ -291,3 +297,9 @@ BEGIN
     RETURN fresh;
 END
 $fn$;
+
+-- The one-event function finds its repository by (registry, name) too: the same settings
+-- keep that lookup on the btree.
+ALTER FUNCTION apply_plan(jsonb) SET plan_cache_mode = force_generic_plan;
+ALTER FUNCTION apply_plan(jsonb) SET enable_seqscan = off;
+ALTER FUNCTION apply_plan(jsonb) SET enable_bitmapscan = off;
