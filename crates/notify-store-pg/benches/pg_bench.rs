@@ -6,7 +6,8 @@
 //!
 //! Generates a synthetic registry's traffic (about 70 % pulls of blobs and manifests, HEADs
 //! included, then blob and manifest pushes, mounts and some deletes, over `--repos`
-//! repositories with a few hot ones, 1 % redeliveries), loads it into a fresh schema, and
+//! repositories with a few hot ones, 1 % redeliveries) as the writers take it, so that
+//! memory does not grow with `--events`, loads it into a fresh schema, and
 //! prints: apply throughput with one writer and with `--writers` concurrent writers, the
 //! latency of a bare single-row commit on the same server (the floor of any durable write),
 //! p50/p99 latency of each read query, and the database size per million events.
@@ -287,40 +288,99 @@ impl Generator {
     }
 }
 
-fn generate(n: usize, repos: usize) -> Vec<Plan> {
-    let mut g = Generator::new(repos);
-    let policy = Policy::default();
-    let mut events = Vec::with_capacity(n + n / 50);
-    while events.len() < n {
-        events.extend(g.step());
-    }
-    events.truncate(n);
-    let mut mix: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
-    for e in &events {
-        let what = match (&e.action, e.request.method.as_str(), e.target.url.as_deref()) {
-            (Action::Pull, "HEAD", _) => "pull HEAD".to_owned(),
-            (Action::Pull, _, Some(u)) if u.contains("/manifests/") => "pull manifest GET".to_owned(),
-            (Action::Pull, _, _) => "pull blob GET".to_owned(),
-            (Action::Push, _, Some(u)) if u.contains("/manifests/") => "push manifest".to_owned(),
-            (Action::Push, _, _) => "push blob".to_owned(),
-            (a, _, _) => a.to_string(),
-        };
-        *mix.entry(what).or_default() += 1;
-    }
-    let mix: Vec<String> =
-        mix.iter().map(|(k, v)| format!("{k} {:.1} %", *v as f64 * 100.0 / events.len() as f64)).collect();
-    println!("mix: {}", mix.join(", "));
-    // 1 % redeliveries, a few events later.
-    let mut rng = Rng(42);
-    let mut out: Vec<Plan> = Vec::with_capacity(n + n / 100);
-    for (i, e) in events.iter().enumerate() {
-        out.push(translate(e, &policy).expect("generated events translate"));
-        if rng.below(100) == 0 && i > 10 {
-            let j = i - rng.below(10);
-            out.push(translate(&events[j], &policy).expect("generated events translate"));
+/// The deliveries, generated as they are taken, so that memory does not grow with `--events`:
+/// `n` events, 1 % of them delivered again a few events later.
+struct Deliveries {
+    g: Generator,
+    policy: Policy,
+    /// Events generated but not yet delivered (a step makes several).
+    ahead: std::collections::VecDeque<Event>,
+    /// The last ten delivered, for redeliveries.
+    recent: std::collections::VecDeque<Event>,
+    again: Option<Event>,
+    redeliveries: Rng,
+    left: usize,
+    delivered: usize,
+    mix: std::collections::BTreeMap<&'static str, usize>,
+    /// Digests of every 97th delivery (2,000 at most), the arguments of the reads.
+    digests: Vec<Digest>,
+}
+
+impl Deliveries {
+    fn new(n: usize, repos: usize) -> Self {
+        Deliveries {
+            g: Generator::new(repos),
+            policy: Policy::default(),
+            ahead: Default::default(),
+            recent: Default::default(),
+            again: None,
+            redeliveries: Rng(42),
+            left: n,
+            delivered: 0,
+            mix: Default::default(),
+            digests: Vec::new(),
         }
     }
-    out
+
+    fn kind(e: &Event) -> &'static str {
+        match (&e.action, e.request.method.as_str(), e.target.url.as_deref()) {
+            (Action::Pull, "HEAD", _) => "pull HEAD",
+            (Action::Pull, _, Some(u)) if u.contains("/manifests/") => "pull manifest GET",
+            (Action::Pull, _, _) => "pull blob GET",
+            (Action::Push, _, Some(u)) if u.contains("/manifests/") => "push manifest",
+            (Action::Push, _, _) => "push blob",
+            (Action::Mount, _, _) => "mount",
+            (Action::Delete, _, _) => "delete",
+            _ => "other",
+        }
+    }
+
+    /// The mix of the events delivered so far.
+    fn mix(&self) -> String {
+        let total: usize = self.mix.values().sum();
+        let parts: Vec<String> = self
+            .mix
+            .iter()
+            .map(|(k, v)| format!("{k} {:.1} %", *v as f64 * 100.0 / total.max(1) as f64))
+            .collect();
+        parts.join(", ")
+    }
+}
+
+impl Iterator for Deliveries {
+    type Item = Plan;
+
+    fn next(&mut self) -> Option<Plan> {
+        let event = match self.again.take() {
+            Some(e) => e,
+            None => {
+                if self.left == 0 {
+                    return None;
+                }
+                while self.ahead.is_empty() {
+                    self.ahead.extend(self.g.step());
+                }
+                let e = self.ahead.pop_front()?;
+                self.left -= 1;
+                *self.mix.entry(Self::kind(&e)).or_default() += 1;
+                if self.redeliveries.below(100) == 0 && self.recent.len() == 10 {
+                    let back = self.redeliveries.below(10);
+                    self.again = self.recent.get(9 - back).cloned();
+                }
+                if self.recent.len() == 10 {
+                    self.recent.pop_front();
+                }
+                self.recent.push_back(e.clone());
+                e
+            }
+        };
+        let plan = translate(&event, &self.policy).expect("generated events translate");
+        if self.delivered % 97 == 0 && self.digests.len() < 2_000 {
+            self.digests.extend(plan.entry.digest.clone());
+        }
+        self.delivered += 1;
+        Some(plan)
+    }
 }
 
 fn rate(n: usize, d: Duration) -> String {
@@ -369,15 +429,7 @@ async fn main() {
     let config = PgConfig::new(url.clone()).with_schema(&schema).with_pool_size(a.writers + 2);
     let store = PgStore::connect(&config).await.expect("cannot connect");
 
-    let started = Instant::now();
-    let plans = Arc::new(generate(a.events, a.repos));
-    println!(
-        "generated {} deliveries ({} events, {} repositories) in {:.1} s",
-        plans.len(),
-        a.events,
-        a.repos,
-        started.elapsed().as_secs_f64()
-    );
+    let mut deliveries = Deliveries::new(a.events, a.repos);
     println!(
         "server: {}",
         if own.is_some() {
@@ -414,32 +466,47 @@ async fn main() {
     }
 
     // Serial: the first tenth (at most 20,000) with one writer.
-    let serial = (plans.len() / 10).min(20_000);
+    let serial = (a.events / 10).min(20_000);
     let start = Instant::now();
-    for plan in &plans[..serial] {
-        store.apply(plan).await.expect("apply");
+    for plan in deliveries.by_ref().take(serial) {
+        store.apply(&plan).await.expect("apply");
     }
     println!("apply, 1 writer: {}", rate(serial, start.elapsed()));
 
-    // Concurrent: the rest, dealt round-robin to the writers.
-    let rest = plans.len() - serial;
+    // Concurrent: the rest, each writer taking the next delivery when it is done with one.
+    // (Generating takes a few microseconds of the shared lock per delivery, far less than
+    // an apply.)
+    let deliveries = Arc::new(std::sync::Mutex::new(deliveries));
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for w in 0..a.writers {
-        let (store, plans) = (store.clone(), plans.clone());
-        let writers = a.writers;
+    for _ in 0..a.writers {
+        let (store, deliveries) = (store.clone(), deliveries.clone());
         tasks.push(tokio::spawn(async move {
-            let mut i = serial + w;
-            while i < plans.len() {
-                store.apply(&plans[i]).await.expect("apply");
-                i += writers;
+            let mut applied = 0;
+            loop {
+                let next = deliveries.lock().expect("the deliveries").next();
+                let Some(plan) = next else { return applied };
+                store.apply(&plan).await.expect("apply");
+                applied += 1;
             }
         }));
     }
+    let mut rest = 0;
     for t in tasks {
-        t.await.expect("writer");
+        rest += t.await.expect("writer");
     }
     println!("apply, {} writers: {}", a.writers, rate(rest, start.elapsed()));
+    let digests: Vec<Digest> = {
+        let deliveries = deliveries.lock().expect("the deliveries");
+        println!(
+            "delivered {} ({} events, {} repositories); mix: {}",
+            deliveries.delivered,
+            a.events,
+            a.repos,
+            deliveries.mix()
+        );
+        deliveries.digests.clone()
+    };
 
     let client = store.pool().get().await.expect("a connection");
     client.batch_execute("VACUUM ANALYZE").await.expect("analyze");
@@ -483,8 +550,6 @@ async fn main() {
     let names: Vec<String> = (0..a.repos).map(|i| format!("team{}/service-{i}", i % 250)).collect();
     let repo =
         |i: usize| RepoRef { registry: REGISTRY.to_owned(), repository: names[i].parse().expect("name") };
-    let digests: Vec<Digest> =
-        plans.iter().step_by(97).filter_map(|p| p.entry.digest.clone()).take(2_000).collect();
     let actors: Vec<String> = (0..50).map(|u| format!("user{u}")).collect();
     let samples = 200;
     let hot = |rng: &mut Rng| {
