@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::command::ContentReference;
-use crate::{Action, ContentKind, Digest, ReferenceKind, RepositoryName, StorageError, Tag, Timestamp};
+use crate::{
+    Action, ContentKind, Digest, ReferenceKind, RepositoryName, Stamp, StorageError, Tag, Timestamp,
+};
 
 /// The default number of items per page.
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
@@ -114,6 +116,50 @@ pub struct Tombstone {
     pub event_id: String,
     /// Who.
     pub actor: Option<String>,
+}
+
+impl Tombstone {
+    /// The delete's stamp: its time, then its event id.
+    pub fn stamp(&self) -> Stamp {
+        Stamp { at: self.at, event_id: self.event_id.clone() }
+    }
+
+    /// Whether a repository's hold on a digest is live, and if not, the delete to show.
+    ///
+    /// `seen` is the newest push, mount or pull of the digest there; without one (the link
+    /// was only deleted or counted) it is not live and shows its own delete. Otherwise the
+    /// newest of the link's and the repository's deletes that is newer than `seen` hides it,
+    /// the repository's on a tie, as in the reference store. For the stores that keep these
+    /// registers as columns and decide liveness after reading them.
+    ///
+    /// ```
+    /// use notify_core::Stamp;
+    /// use notify_core::query::Tombstone;
+    /// use notify_core::Timestamp;
+    /// let at = |s: i64| Timestamp::from_unix_micros(s);
+    /// let seen = Stamp { at: at(5), event_id: "push".into() };
+    /// let delete = Tombstone { at: at(6), event_id: "del".into(), actor: None };
+    /// assert_eq!(Tombstone::link_liveness(Some(&seen), None, None), (true, None));
+    /// assert_eq!(Tombstone::link_liveness(Some(&seen), Some(delete.clone()), None), (false, Some(delete)));
+    /// ```
+    pub fn link_liveness(
+        seen: Option<&Stamp>,
+        link: Option<Tombstone>,
+        repository: Option<Tombstone>,
+    ) -> (bool, Option<Tombstone>) {
+        let Some(seen) = seen else { return (false, link) };
+        let hiding = [link, repository]
+            .into_iter()
+            .flatten()
+            .filter(|d| d.stamp() > *seen)
+            .max_by(|a, b| a.stamp().cmp(&b.stamp()));
+        (hiding.is_none(), hiding)
+    }
+
+    /// A repository's delete, shown while nothing was observed there after it.
+    pub fn of_repository(seen: Option<&Stamp>, deleted: Option<Tombstone>) -> Option<Tombstone> {
+        deleted.filter(|d| seen.is_none_or(|s| d.stamp() > *s))
+    }
 }
 
 /// How to match repository names.
@@ -400,3 +446,33 @@ impl QuarantineRecord {
 
 /// The quarantine, newest first. Cursor key: `[unix micros, key]`.
 pub type QuarantineQuery = PageRequest;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(at: i64, id: &str, who: &str) -> Tombstone {
+        Tombstone { at: Timestamp::from_unix_micros(at), event_id: id.into(), actor: Some(who.into()) }
+    }
+
+    #[test]
+    fn the_newer_delete_hides_a_link_and_the_repository_wins_a_tie() {
+        let seen = Stamp { at: Timestamp::from_unix_micros(5), event_id: "s".into() };
+        let live = |l: Tombstone, r: Tombstone| Tombstone::link_liveness(Some(&seen), Some(l), Some(r));
+        assert_eq!(live(t(4, "a", "l"), t(3, "a", "r")), (true, None));
+        assert_eq!(live(t(6, "a", "l"), t(6, "a", "r")).1.unwrap().actor.as_deref(), Some("r"));
+        assert_eq!(live(t(7, "a", "l"), t(6, "a", "r")).1.unwrap().actor.as_deref(), Some("l"));
+        assert_eq!(live(t(5, "a", "l"), t(5, "s", "r")), (true, None), "a delete at the sighting's stamp");
+        assert_eq!(Tombstone::link_liveness(None, Some(t(1, "a", "l")), None), (false, Some(t(1, "a", "l"))));
+        assert_eq!(Tombstone::link_liveness(None, None, Some(t(1, "a", "r"))), (false, None));
+    }
+
+    #[test]
+    fn a_repository_delete_shows_while_nothing_newer_was_seen() {
+        let seen = |at: i64| Stamp { at: Timestamp::from_unix_micros(at), event_id: "s".into() };
+        assert_eq!(Tombstone::of_repository(None, Some(t(1, "d", "x"))), Some(t(1, "d", "x")));
+        assert_eq!(Tombstone::of_repository(Some(&seen(0)), Some(t(1, "d", "x"))), Some(t(1, "d", "x")));
+        assert_eq!(Tombstone::of_repository(Some(&seen(2)), Some(t(1, "d", "x"))), None);
+        assert_eq!(Tombstone::of_repository(Some(&seen(2)), None), None);
+    }
+}

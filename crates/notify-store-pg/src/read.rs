@@ -106,22 +106,6 @@ fn limit(page: &PageRequest) -> i64 {
     page.effective_limit() as i64 + 1
 }
 
-/// The delete that hides something last seen at `seen`: the newest of the link's and the
-/// repository's deletes that is newer than `seen` (the repository's on a tie, as
-/// `Iterator::max_by` picks the last).
-fn hiding_delete(seen: &Stamp, link: Option<&Tombstone>, repo: Option<&Tombstone>) -> Option<Tombstone> {
-    [link, repo]
-        .into_iter()
-        .flatten()
-        .filter(|d| stamp_of(d) > *seen)
-        .max_by(|a, b| stamp_of(a).cmp(&stamp_of(b)))
-        .cloned()
-}
-
-fn stamp_of(t: &Tombstone) -> Stamp {
-    Stamp { at: t.at, event_id: t.event_id.clone() }
-}
-
 fn stamp(at: Option<DateTime<Utc>>, event: Option<String>) -> Option<Stamp> {
     Some(Stamp { at: time(at?), event_id: event? })
 }
@@ -130,15 +114,10 @@ fn tombstone(at: Option<DateTime<Utc>>, event: Option<String>, actor: Option<Str
     Some(Tombstone { at: time(at?), event_id: event?, actor })
 }
 
-/// A repository's tombstone, shown while nothing was observed there after the delete.
-fn repo_deleted(seen: Option<Stamp>, deleted: Option<Tombstone>) -> Option<Tombstone> {
-    deleted.filter(|d| seen.as_ref().is_none_or(|s| stamp_of(d) > *s))
-}
-
 /// Reads `seen_at, seen_event, deleted_at, deleted_event, deleted_by` from `first`.
 fn repo_tombstone(row: &Row, first: usize) -> Option<Tombstone> {
-    repo_deleted(
-        stamp(row.get(first), row.get(first + 1)),
+    Tombstone::of_repository(
+        stamp(row.get(first), row.get(first + 1)).as_ref(),
         tombstone(row.get(first + 2), row.get(first + 3), row.get(first + 4)),
     )
 }
@@ -389,13 +368,7 @@ impl PgStore {
                 let seen = stamp(row.get(3), row.get(4));
                 let link_deleted = tombstone(row.get(5), row.get(6), row.get(7));
                 let repo_deleted = tombstone(row.get(8), row.get(9), row.get(10));
-                let (live, deleted) = match &seen {
-                    None => (false, link_deleted),
-                    Some(seen) => match hiding_delete(seen, link_deleted.as_ref(), repo_deleted.as_ref()) {
-                        None => (true, None),
-                        Some(d) => (false, Some(d)),
-                    },
-                };
+                let (live, deleted) = Tombstone::link_liveness(seen.as_ref(), link_deleted, repo_deleted);
                 Ok(DigestLocation {
                     registry: row.get(0),
                     repository: parse("repository name", row.get(1))?,
@@ -650,20 +623,5 @@ mod tests {
         assert_eq!(bound(0).timestamp_micros(), 0);
         assert_eq!(bound(i64::MIN).timestamp_micros(), PG_MIN_MICROS);
         assert_eq!(bound(i64::MAX).timestamp_micros(), DateTime::<Utc>::MAX_UTC.timestamp_micros());
-    }
-
-    #[test]
-    fn the_repository_delete_wins_a_tie_as_in_the_reference_store() {
-        let t = |at: i64, id: &str, who: &str| Tombstone {
-            at: Timestamp::from_unix_micros(at),
-            event_id: id.into(),
-            actor: Some(who.into()),
-        };
-        let seen = Stamp { at: Timestamp::from_unix_micros(5), event_id: "s".into() };
-        assert_eq!(hiding_delete(&seen, Some(&t(4, "a", "l")), Some(&t(3, "a", "r"))), None);
-        let hidden = hiding_delete(&seen, Some(&t(6, "a", "l")), Some(&t(6, "a", "r")));
-        assert_eq!(hidden.unwrap().actor.as_deref(), Some("r"));
-        let hidden = hiding_delete(&seen, Some(&t(7, "a", "l")), Some(&t(6, "a", "r")));
-        assert_eq!(hidden.unwrap().actor.as_deref(), Some("l"));
     }
 }

@@ -74,10 +74,6 @@ fn count(v: i64) -> u64 {
     u64::try_from(v).unwrap_or_default()
 }
 
-fn stamp_of(t: &Tombstone) -> Stamp {
-    Stamp { at: t.at, event_id: t.event_id.clone() }
-}
-
 fn stamp(at: Option<i64>, event: Option<String>) -> Option<Stamp> {
     Some(Stamp { at: time(at?), event_id: event? })
 }
@@ -86,27 +82,10 @@ fn tombstone(at: Option<i64>, event: Option<String>, actor: Option<String>) -> O
     Some(Tombstone { at: time(at?), event_id: event?, actor })
 }
 
-/// The delete that hides something last seen at `seen`: the newest of the link's and the
-/// repository's deletes that is newer than `seen` (the repository's on a tie, as
-/// `Iterator::max_by` in the reference store picks the last).
-fn hiding_delete(seen: &Stamp, link: Option<&Tombstone>, repo: Option<&Tombstone>) -> Option<Tombstone> {
-    [link, repo]
-        .into_iter()
-        .flatten()
-        .filter(|d| stamp_of(d) > *seen)
-        .max_by(|a, b| stamp_of(a).cmp(&stamp_of(b)))
-        .cloned()
-}
-
-/// A repository's tombstone, shown while nothing was observed there after the delete.
-fn repo_deleted(seen: Option<Stamp>, deleted: Option<Tombstone>) -> Option<Tombstone> {
-    deleted.filter(|d| seen.as_ref().is_none_or(|s| stamp_of(d) > *s))
-}
-
 /// Reads `seen_at, seen_event, deleted_at, deleted_event, deleted_by` from column `first` on.
 fn repo_tombstone(row: &Row<'_>, first: usize) -> rusqlite::Result<Option<Tombstone>> {
-    Ok(repo_deleted(
-        stamp(row.get(first)?, row.get(first + 1)?),
+    Ok(Tombstone::of_repository(
+        stamp(row.get(first)?, row.get(first + 1)?).as_ref(),
         tombstone(row.get(first + 2)?, row.get(first + 3)?, row.get(first + 4)?),
     ))
 }
@@ -369,13 +348,7 @@ pub(crate) fn digest(conn: &Connection, digest: &Digest) -> Result<Option<Digest
             let seen = stamp(get(row, 4)?, get(row, 5)?);
             let link_deleted = tombstone(get(row, 6)?, get(row, 7)?, get(row, 8)?);
             let repo_deleted = tombstone(get(row, 9)?, get(row, 10)?, get(row, 11)?);
-            let (live, deleted) = match &seen {
-                None => (false, link_deleted),
-                Some(seen) => match hiding_delete(seen, link_deleted.as_ref(), repo_deleted.as_ref()) {
-                    None => (true, None),
-                    Some(d) => (false, Some(d)),
-                },
-            };
+            let (live, deleted) = Tombstone::link_liveness(seen.as_ref(), link_deleted, repo_deleted);
             Ok((
                 get::<i64>(row, 0)?,
                 DigestLocation {
@@ -639,20 +612,5 @@ mod tests {
             assert!(name >= lo.as_str() && name < hi.as_str(), "{name}");
         }
         assert!("lia" < lo.as_str() && "lic" > hi.as_str());
-    }
-
-    #[test]
-    fn the_repository_delete_wins_a_tie_as_in_the_reference_store() {
-        let t = |at: i64, id: &str, who: &str| Tombstone {
-            at: Timestamp::from_unix_micros(at),
-            event_id: id.into(),
-            actor: Some(who.into()),
-        };
-        let seen = Stamp { at: Timestamp::from_unix_micros(5), event_id: "s".into() };
-        assert_eq!(hiding_delete(&seen, Some(&t(4, "a", "l")), Some(&t(3, "a", "r"))), None);
-        let hidden = hiding_delete(&seen, Some(&t(6, "a", "l")), Some(&t(6, "a", "r")));
-        assert_eq!(hidden.unwrap().actor.as_deref(), Some("r"));
-        let hidden = hiding_delete(&seen, Some(&t(7, "a", "l")), Some(&t(6, "a", "r")));
-        assert_eq!(hidden.unwrap().actor.as_deref(), Some("l"));
     }
 }
