@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::cluster::{database_server, fresh_database, own_cluster, unavailable};
+use common::cluster::{database_server, fresh_database, own_cluster_to_stop};
 use common::process::{ServerProcess, TOKEN};
 use common::traffic::{self, Rng, deliver_all, reference};
 use notify_core::testkit::{StoreSnapshot, snapshot};
@@ -80,11 +80,16 @@ where
     assert_eq!(acked.lock().unwrap().len(), events.len());
 }
 
+/// A server process on an embedded store in `dir`, and the store's file.
+async fn embedded_server(dir: &std::path::Path) -> (ServerProcess, std::path::PathBuf) {
+    let file = dir.join("notify.db");
+    (ServerProcess::start(&format!("sqlite://{}", file.display()), &[]).await, file)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_run_on_the_embedded_store_loses_and_doubles_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("notify.db");
-    let mut server = ServerProcess::start(&format!("sqlite://{}", file.display()), &[]).await;
+    let (mut server, file) = embedded_server(dir.path()).await;
     let events = traffic::events(5_000, 40, 1);
     kill_mid_run(&mut server, events.clone(), 2_000, || sqlite_snapshot(&file)).await;
     server.kill();
@@ -104,11 +109,7 @@ async fn sigkill_mid_run_on_postgres_loses_and_doubles_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_outage_mid_run_answers_503_then_every_event_lands() {
-    if std::env::var("NOTIFY_PG_URL").is_ok() {
-        unavailable("stopping the database needs the throwaway cluster (unset NOTIFY_PG_URL)");
-        return;
-    }
-    let Some(cluster) = own_cluster() else { return };
+    let Some(cluster) = own_cluster_to_stop() else { return };
     let url = fresh_database(&cluster.url(), "notify_outage_run").await;
     let server = ServerProcess::start(&url, &["--webhook-retry-after", "1s"]).await;
     let events = traffic::events(2_000, 30, 3);
@@ -161,8 +162,7 @@ async fn deliver_twice_shuffled(urls: &[String], events: &[Value], seed: u64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicates_and_reordering_change_nothing_on_the_embedded_store() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("notify.db");
-    let mut server = ServerProcess::start(&format!("sqlite://{}", file.display()), &[]).await;
+    let (mut server, file) = embedded_server(dir.path()).await;
     let events = traffic::events(2_000, 30, 4);
     deliver_twice_shuffled(&[server.url("/events")], &events, 4).await;
     server.kill();

@@ -75,7 +75,9 @@ impl Batcher {
                 Ok(()) => {
                     return answer.await.unwrap_or_else(|_| {
                         Err(StorageError::Unavailable {
-                            message: "the writer task stopped".into(),
+                            message:
+                                "the PostgreSQL writer stopped before answering (a retry is deduplicated)"
+                                    .into(),
                             source: None,
                         })
                     });
@@ -89,7 +91,10 @@ impl Batcher {
                 }
             }
         }
-        Err(StorageError::Unavailable { message: "no writer task could be started".into(), source: None })
+        Err(StorageError::Unavailable {
+            message: "no PostgreSQL writer could be started on this runtime".into(),
+            source: None,
+        })
     }
 
     /// The open queue, starting its writers first when there is none.

@@ -23,6 +23,16 @@ pub fn own_cluster() -> Option<Cluster> {
     Some(Cluster::start(Durability::Off))
 }
 
+/// A throwaway cluster for a test that stops and restarts its database, which it cannot do
+/// to a server named by `NOTIFY_PG_URL`; `None` (after [`unavailable`]) when there is none.
+pub fn own_cluster_to_stop() -> Option<Cluster> {
+    if std::env::var("NOTIFY_PG_URL").is_ok() {
+        unavailable("stopping the database needs the throwaway cluster (unset NOTIFY_PG_URL)");
+        return None;
+    }
+    own_cluster()
+}
+
 /// The database to use: `NOTIFY_PG_URL`'s server, else a throwaway cluster.
 pub fn database_server() -> Option<(String, Option<Cluster>)> {
     if let Ok(url) = std::env::var("NOTIFY_PG_URL") {
