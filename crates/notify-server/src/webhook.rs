@@ -12,14 +12,15 @@
 //!   order: credentials (401), body size (413), content type (415), JSON shape (400). A
 //!   registry configured with this server's `registry-config` output never sees one.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Json;
+use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt as _;
-use http_body_util::{BodyExt as _, LengthLimitError, Limited};
+use http_body_util::BodyExt as _;
 use notify_core::{
     Action, ApplyOutcome, EnvelopeError, Event, EventError, Policy, StorageError, Timestamp,
     check_content_type, parse_envelope, query::QuarantineRecord, translate,
@@ -166,15 +167,18 @@ async fn ingest_envelope(
             format!("the body is larger than the {} bytes this server accepts", shared.max_body),
         )
     };
-    if declared_length(&parts.headers).is_some_and(|n| n > shared.max_body as u64) {
+    let declared = declared_length(&parts.headers);
+    if declared.is_some_and(|n| n > shared.max_body as u64) {
+        drain(body, declared).await;
         return Err(rejected(app, "too_large", too_large()));
     }
-    let body = match Limited::new(body, shared.max_body).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+    let body = match read_limited(body, shared.max_body).await {
+        Ok(bytes) => bytes,
+        Err(BodyRead::TooLarge(rest)) => {
+            drain(rest, declared).await;
             return Err(rejected(app, "too_large", too_large()));
         }
-        Err(e) => {
+        Err(BodyRead::Failed(e)) => {
             return Err(rejected(
                 app,
                 "malformed",
@@ -358,6 +362,60 @@ async fn quarantine(app: &AppState, label: &'static str, record: QuarantineRecor
             }
         }
     }
+}
+
+/// Why a body was not read whole.
+enum BodyRead {
+    /// It passed the limit; what is left of it is returned, to be drained.
+    TooLarge(Body),
+    /// The connection failed while reading it.
+    Failed(axum::Error),
+}
+
+/// Reads a whole body of at most `limit` bytes.
+async fn read_limited(mut body: Body, limit: usize) -> Result<Vec<u8>, BodyRead> {
+    let mut bytes = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(BodyRead::Failed)?;
+        if let Ok(data) = frame.into_data() {
+            if bytes.len() + data.len() > limit {
+                return Err(BodyRead::TooLarge(body));
+            }
+            bytes.extend_from_slice(&data);
+        }
+    }
+    Ok(bytes)
+}
+
+/// At most this much of a refused body is read and dropped, within [`DRAIN_TIME`].
+const DRAIN_BYTES: u64 = 64 << 20;
+/// At most this long is spent reading a refused body.
+const DRAIN_TIME: Duration = Duration::from_secs(5);
+
+/// Reads and drops what is left of a refused body, within bounds, before the refusal is sent.
+///
+/// A server that answers and closes while the client is still writing makes the client's
+/// next write fail, and unread data makes the kernel reset the connection: the client (a
+/// registry logging why its delivery failed) sees "broken pipe" or "connection reset" instead
+/// of the 413 that says what to change. Reading the rest first, as nginx's lingering close
+/// does, lets the answer arrive. A body declared larger than the bounds is not read at all:
+/// it would be reset anyway.
+async fn drain(body: Body, declared: Option<u64>) {
+    if declared.is_some_and(|n| n > DRAIN_BYTES) {
+        return;
+    }
+    let read = async {
+        let mut body = body;
+        let mut left = DRAIN_BYTES;
+        while let Some(Ok(frame)) = body.frame().await {
+            let n = frame.data_ref().map_or(0, |d| d.len() as u64);
+            match left.checked_sub(n) {
+                Some(rest) => left = rest,
+                None => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, read).await;
 }
 
 fn declared_length(headers: &HeaderMap) -> Option<u64> {
