@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use notify_bench::{body, events};
-use notify_pg_cluster::{Cluster, Durability};
+use notify_pg_cluster::{Cluster, Durability, cpu_seconds};
 
 const TOKEN: &str = "bench-token";
 
@@ -209,34 +209,6 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 // --- CPU ---------------------------------------------------------------------------------
-
-/// `/proc/<pid>/stat` fields after the command name: (parent pid, CPU seconds of the process,
-/// CPU seconds of its reaped children). Linux counts in USER_HZ, 100 per second.
-fn proc_stat(pid: u32) -> Option<(u32, f64, f64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0) / 100.0;
-    Some((fields.get(1)?.parse().ok()?, ticks(11) + ticks(12), ticks(13) + ticks(14)))
-}
-
-/// CPU seconds used so far by a process and, with `children`, by the processes it started
-/// (a PostgreSQL server: the postmaster, its backends, and the backends that have exited).
-fn cpu_seconds(pid: u32, children: bool) -> f64 {
-    let Some((_, own, reaped)) = proc_stat(pid) else { return 0.0 };
-    if !children {
-        return own;
-    }
-    let live: f64 = std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(proc_stat)
-        .filter(|(parent, _, _)| *parent == pid)
-        .map(|(_, cpu, _)| cpu)
-        .sum();
-    own + reaped + live
-}
 
 /// CPU seconds of the sender (this process), the server and the database, at one moment.
 #[derive(Clone, Copy)]

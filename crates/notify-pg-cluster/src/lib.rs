@@ -56,6 +56,35 @@ fn running_as_root() -> bool {
     std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
 }
 
+/// `/proc/<pid>/stat` fields after the command name: (parent pid, CPU seconds of the process,
+/// CPU seconds of its reaped children). Linux counts in USER_HZ, 100 per second.
+fn proc_stat(pid: u32) -> Option<(u32, f64, f64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0) / 100.0;
+    Some((fields.get(1)?.parse().ok()?, ticks(11) + ticks(12), ticks(13) + ticks(14)))
+}
+
+/// CPU seconds used so far by a process and, with `children`, by the processes it started
+/// (a PostgreSQL server: the postmaster, its backends, and the backends that have exited).
+/// Zero when the process is gone; Linux only (read from `/proc`).
+pub fn cpu_seconds(pid: u32, children: bool) -> f64 {
+    let Some((_, own, reaped)) = proc_stat(pid) else { return 0.0 };
+    if !children {
+        return own;
+    }
+    let live: f64 = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(proc_stat)
+        .filter(|(parent, _, _)| *parent == pid)
+        .map(|(_, cpu, _)| cpu)
+        .sum();
+    own + reaped + live
+}
+
 /// A running server on a data directory of its own.
 #[derive(Debug)]
 pub struct Cluster {
@@ -120,6 +149,11 @@ impl Cluster {
     /// The postmaster's process id, while it runs.
     pub fn server_pid(&self) -> Option<u32> {
         std::fs::read_to_string(self.data().join("postmaster.pid")).ok()?.lines().next()?.trim().parse().ok()
+    }
+
+    /// CPU seconds used so far by the server and all its processes (see [`cpu_seconds`]).
+    pub fn cpu_seconds(&self) -> f64 {
+        self.server_pid().map_or(0.0, |pid| cpu_seconds(pid, true))
     }
 
     /// Stops the server, letting it finish cleanly (`pg_ctl stop -m fast`), and waits.
