@@ -228,6 +228,14 @@ pub async fn a_repository_delete_hides_what_was_seen_before_it_but_not_after(sto
 
     let dropped = Some(tombstone(time(20), "drop-repo", Some("admin")));
     assert_eq!(tags_of(store, &r).await, vec![], "tags of the deleted repository");
+    let inventory = async || {
+        inventory_of(store, None)
+            .await
+            .into_iter()
+            .map(|i| format!("{}:{}", i.repository, i.tag))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(inventory().await, vec!["team/other:x"], "inventory after the delete");
     let summaries = repositories_of(store, RepositoryQuery::default()).await;
     assert_eq!(
         summaries
@@ -276,6 +284,7 @@ pub async fn a_repository_delete_hides_what_was_seen_before_it_but_not_after(sto
         vec![summary("new", &m2, time(30), None, 1)],
         "tags pushed after the delete"
     );
+    assert_eq!(inventory().await, vec!["team/app:new", "team/other:x"], "inventory after new pushes");
     let stats = stats_of(store, &r).await;
     assert_eq!(
         (stats.tag_count, stats.live_digests, stats.push_count, stats.deleted),
