@@ -28,6 +28,8 @@ pub(crate) struct Shared {
     pub(crate) metrics: Metrics,
     pub(crate) max_body: usize,
     pub(crate) retry_after: Duration,
+    /// How long the rest of a too-large body is read before the 413 (see `webhook::drain`).
+    pub(crate) drain_time: Duration,
 }
 
 impl AppState {
@@ -42,6 +44,7 @@ impl AppState {
                 metrics: Metrics::new(),
                 max_body: config.webhook.max_body,
                 retry_after: config.webhook.retry_after,
+                drain_time: crate::webhook::drain_time(config.request_timeout),
             }),
         }
     }

@@ -169,13 +169,13 @@ async fn ingest_envelope(
     };
     let declared = declared_length(&parts.headers);
     if declared.is_some_and(|n| n > shared.max_body as u64) {
-        drain(body, declared).await;
+        drain(body, declared, shared.drain_time).await;
         return Err(rejected(app, "too_large", too_large()));
     }
-    let body = match read_limited(body, shared.max_body).await {
+    let body = match read_limited(body, declared, shared.max_body).await {
         Ok(bytes) => bytes,
         Err(BodyRead::TooLarge(rest)) => {
-            drain(rest, declared).await;
+            drain(rest, declared, shared.drain_time).await;
             return Err(rejected(app, "too_large", too_large()));
         }
         Err(BodyRead::Failed(e)) => {
@@ -372,9 +372,9 @@ enum BodyRead {
     Failed(axum::Error),
 }
 
-/// Reads a whole body of at most `limit` bytes.
-async fn read_limited(mut body: Body, limit: usize) -> Result<Vec<u8>, BodyRead> {
-    let mut bytes = Vec::new();
+/// Reads a whole body of at most `limit` bytes (`declared` of them, says the client).
+async fn read_limited(mut body: Body, declared: Option<u64>, limit: usize) -> Result<Vec<u8>, BodyRead> {
+    let mut bytes = Vec::with_capacity(declared.map_or(0, |n| n.min(limit as u64) as usize));
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(BodyRead::Failed)?;
         if let Ok(data) = frame.into_data() {
@@ -387,10 +387,14 @@ async fn read_limited(mut body: Body, limit: usize) -> Result<Vec<u8>, BodyRead>
     Ok(bytes)
 }
 
-/// At most this much of a refused body is read and dropped, within [`DRAIN_TIME`].
+/// At most this much of a refused body is read and dropped, within [`drain_time`].
 const DRAIN_BYTES: u64 = 64 << 20;
-/// At most this long is spent reading a refused body.
-const DRAIN_TIME: Duration = Duration::from_secs(5);
+
+/// How long a refused body may be read: 5 s, and never more than half the request timeout,
+/// so that a slow sender gets its 413 and not the timeout's 503.
+pub(crate) fn drain_time(request_timeout: Duration) -> Duration {
+    (request_timeout / 2).min(Duration::from_secs(5))
+}
 
 /// Reads and drops what is left of a refused body, within bounds, before the refusal is sent.
 ///
@@ -400,7 +404,7 @@ const DRAIN_TIME: Duration = Duration::from_secs(5);
 /// of the 413 that says what to change. Reading the rest first, as nginx's lingering close
 /// does, lets the answer arrive. A body declared larger than the bounds is not read at all:
 /// it would be reset anyway.
-async fn drain(body: Body, declared: Option<u64>) {
+async fn drain(body: Body, declared: Option<u64>, time: Duration) {
     if declared.is_some_and(|n| n > DRAIN_BYTES) {
         return;
     }
@@ -415,7 +419,7 @@ async fn drain(body: Body, declared: Option<u64>) {
             }
         }
     };
-    let _ = tokio::time::timeout(DRAIN_TIME, read).await;
+    let _ = tokio::time::timeout(time, read).await;
 }
 
 fn declared_length(headers: &HeaderMap) -> Option<u64> {
@@ -442,4 +446,16 @@ fn error_chain(e: &StorageError) -> String {
         source = s.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_body_is_read_for_at_most_half_the_request_timeout_and_5_s() {
+        assert_eq!(drain_time(Duration::from_secs(10)), Duration::from_secs(5));
+        assert_eq!(drain_time(Duration::from_secs(60)), Duration::from_secs(5));
+        assert_eq!(drain_time(Duration::from_secs(2)), Duration::from_secs(1));
+    }
 }
