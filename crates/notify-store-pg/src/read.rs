@@ -532,20 +532,14 @@ impl PgStore {
                     String::new()
                 }
             };
-            // `live_tags`, spelled out: its join back to `repositories` would look up, for
-            // every tag, the row `b` already holds.
-            let live = "NOT coalesce((l.deleted_at, l.deleted_event) > (lt.set_at, lt.set_event), false) \
-                        AND NOT coalesce((b.deleted_at, b.deleted_event) > (lt.set_at, lt.set_event), false)";
             let batch = f.param(want as i64);
             let repo_batch = f.param(repositories as i64);
             let sql = format!(
-                "WITH b AS (SELECT id, registry, name, deleted_at, deleted_event FROM {s}.repositories {} \
+                "WITH b AS (SELECT id, registry, name FROM {s}.repositories {} \
                             ORDER BY registry, name LIMIT {repo_batch}) \
                  SELECT b.registry, b.name, t.tag, t.digest, c.media_type \
-                 FROM b LEFT JOIN LATERAL (SELECT lt.tag, lt.digest FROM {s}.tags lt \
-                                           LEFT JOIN {s}.links l ON l.repo_id = lt.repo_id AND l.digest = lt.digest \
-                                           WHERE lt.repo_id = b.id AND lt.digest IS NOT NULL {after_tag} \
-                                             AND {live} \
+                 FROM b LEFT JOIN LATERAL (SELECT lt.tag, lt.digest FROM {s}.live_tags lt \
+                                           WHERE lt.repo_id = b.id {after_tag} \
                                            ORDER BY lt.tag LIMIT {batch}) t ON true \
                  LEFT JOIN {s}.content c ON c.digest = t.digest \
                  ORDER BY b.registry, b.name, t.tag NULLS FIRST",
