@@ -1,6 +1,6 @@
-//! Whether a tag or a link is live, and which delete hides it: the reference store's rules
-//! (`MemoryStore::hiding_delete`, `link_liveness`, `live_tag`, `repo_deleted`), applied to the
-//! registers read from MongoDB.
+//! Whether a tag or a link is live, and which delete hides it: the rules of the core's
+//! `Tombstone::link_liveness` and `Tombstone::of_repository` (the reference store's), applied
+//! to the registers read from MongoDB.
 //!
 //! Liveness is decided when reading, never stored: a delete can arrive before or after what it
 //! hides, so a stored flag would depend on delivery order, while these functions of the
@@ -22,35 +22,14 @@ impl Deleted {
     }
 }
 
-/// The delete that hides something last observed at `seen`: the greatest of the link's and the
-/// repository's deletes that came after it. On equal stamps the repository's wins, as in the
-/// reference store.
-pub(crate) fn hiding_delete<'a>(
-    link_deleted: Option<&'a Deleted>,
-    repo_deleted: Option<&'a Deleted>,
-    seen: &Stamp,
-) -> Option<&'a Deleted> {
-    [link_deleted, repo_deleted]
-        .into_iter()
-        .flatten()
-        .filter(|d| d.stamp > *seen)
-        .max_by(|a, b| a.stamp.cmp(&b.stamp))
-}
-
-/// Whether a link is live, and the delete that hides it if not. A link never observed (only
-/// deleted or counted) is not live and shows its own delete.
+/// Whether a link is live, and the delete that hides it if not: the core's
+/// [`Tombstone::link_liveness`], on the registers as MongoDB holds them.
 pub(crate) fn link_liveness(
     seen: Option<&Stamp>,
     link_deleted: Option<&Deleted>,
     repo_deleted: Option<&Deleted>,
-) -> (bool, Option<Deleted>) {
-    match seen {
-        None => (false, link_deleted.cloned()),
-        Some(seen) => match hiding_delete(link_deleted, repo_deleted, seen) {
-            None => (true, None),
-            Some(d) => (false, Some(d.clone())),
-        },
-    }
+) -> (bool, Option<Tombstone>) {
+    Tombstone::link_liveness(seen, link_deleted.map(Deleted::tombstone), repo_deleted.map(Deleted::tombstone))
 }
 
 /// Whether a tag set at `set` is live: no delete of its digest's link in its repository, nor of
@@ -61,12 +40,12 @@ pub(crate) fn tag_is_live(
     link_deleted: Option<&Deleted>,
     repo_deleted: Option<&Deleted>,
 ) -> bool {
-    hiding_delete(link_deleted, repo_deleted, set).is_none()
+    link_liveness(Some(set), link_deleted, repo_deleted).0
 }
 
 /// The repository's tombstone: its delete, unless something was seen there after it.
 pub(crate) fn repository_tombstone(seen: Option<&Stamp>, deleted: Option<&Deleted>) -> Option<Tombstone> {
-    deleted.filter(|d| seen.is_none_or(|s| d.stamp > *s)).map(Deleted::tombstone)
+    Tombstone::of_repository(seen, deleted.map(Deleted::tombstone))
 }
 
 #[cfg(test)]
@@ -96,13 +75,13 @@ mod tests {
         let repo = deleted(30, "y");
         let (live, by) = link_liveness(Some(&stamp(10, "a")), Some(&link), Some(&repo));
         assert!(!live);
-        assert_eq!(by, Some(repo));
+        assert_eq!(by, Some(repo.tombstone()));
     }
 
     #[test]
     fn a_link_never_seen_shows_its_own_delete() {
         let link = deleted(20, "x");
-        assert_eq!(link_liveness(None, Some(&link), None), (false, Some(link)));
+        assert_eq!(link_liveness(None, Some(&link), None), (false, Some(link.tombstone())));
     }
 
     #[test]

@@ -448,7 +448,7 @@ impl MongoStore {
                 repository: decode::parsed(link, "repository")?,
                 live,
                 first_seen: decode::time(link, "first_seen")?,
-                deleted: deleted.as_ref().map(Deleted::tombstone),
+                deleted,
                 tags,
                 pull_count: decode::count(link, "pull_count")?,
                 last_pulled: decode::time(link, "last_pulled")?,
