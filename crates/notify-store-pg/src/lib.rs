@@ -26,8 +26,11 @@
 //!
 //! A [`notify_core::Stamp`] is stored as a `(timestamptz, text)` column pair and compared
 //! with row comparisons, `(a_at, a_event) > (b_at, b_event)`; text is `COLLATE "C"` so that
-//! comparisons and orderings are byte-wise, as in the reference store. The views `live_tags`
-//! and `live_links` hold the liveness rules. The log is indexed by `(at, id)` and by each
+//! comparisons and orderings are byte-wise, as in the reference store. Liveness is kept on
+//! write: triggers of migration 4 set `tags.live` and `links.live` whenever an input of the
+//! rules changes (a register, a link's delete, a repository's delete) and keep each
+//! repository's `live_tags` and `live_links` counts, so statistics read a row and tag lists
+//! an index range; the views `live_tags` and `live_links` filter on the flags. The log is indexed by `(at, id)` and by each
 //! selective filter followed by `(at, id)`; repository names by a `C` btree (prefix search)
 //! and a pg_trgm GIN index (substring search).
 //!
@@ -115,8 +118,7 @@ impl Sql {
             quarantine: q("INSERT INTO {s}.quarantine (key, registry, received_at, reason, raw) \
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING"),
             stats: q("SELECT r.registry, r.name, \
-                        (SELECT count(*) FROM {s}.live_tags t WHERE t.repo_id = r.id), \
-                        (SELECT count(*) FROM {s}.live_links l WHERE l.repo_id = r.id), \
+                        r.live_tags, r.live_links, \
                         r.push_count, r.pull_count, r.first_push, r.last_push, r.first_pull, r.last_pull, \
                         ARRAY(SELECT a.actor FROM {s}.repository_actors a \
                               WHERE a.repo_id = r.id AND a.role = 'push' ORDER BY a.actor), \

@@ -1,7 +1,8 @@
 //! Reads: every query of the `Storage` trait, answered as the reference store answers it.
 //!
-//! Liveness is decided in SQL where a list is filtered or counted by it (the `live_tags` and
-//! `live_links` views of migration 1), and in Rust, mirroring the reference store line by
+//! Liveness is read from the flags and counts that migration 4's triggers keep on write
+//! where a list is filtered or counted by it (the `live_tags` and `live_links` views), and
+//! decided in Rust, mirroring the reference store line by
 //! line, where a tombstone has to be chosen for display (`DigestLocation::deleted`,
 //! `deleted` of repositories). Cursors are the core's `Cursor::from_key` encoding of the same
 //! sort keys, so a cursor from any backend works here.
@@ -221,7 +222,7 @@ impl PgStore {
         }
         let lim = f.param(limit(&q.page));
         let sql = format!(
-            "SELECT r.registry, r.name, (SELECT count(*) FROM {s}.live_tags t WHERE t.repo_id = r.id), \
+            "SELECT r.registry, r.name, r.live_tags, \
                     r.push_count, r.pull_count, r.last_push, r.last_pull, \
                     r.seen_at, r.seen_event, r.deleted_at, r.deleted_event, r.deleted_by \
              FROM {s}.repositories r {} ORDER BY r.registry, r.name LIMIT {lim}",

@@ -4,8 +4,10 @@
 mod support;
 
 use notify_core::query::EventQuery;
-use notify_core::testkit::builder::{EventBuilder, test_digest, time};
-use notify_core::{ApplyOutcome, Policy, Storage};
+use notify_core::testkit::builder::{EventBuilder, apply_all, test_digest, time};
+use notify_core::testkit::fixtures::{read_body, replay_bodies, scenario_dir, scenario_files};
+use notify_core::testkit::snapshot;
+use notify_core::{ApplyOutcome, MemoryStore, Policy, Storage};
 use notify_store_pg::migrate::{MIGRATIONS, latest_version};
 use notify_store_pg::{PgError, PgStore};
 
@@ -71,6 +73,55 @@ async fn an_upgrade_from_the_previous_version_keeps_the_data() {
         .plan(&Policy::default());
     assert_eq!(store.apply(&plan).await.unwrap(), ApplyOutcome::Applied);
     assert_eq!(store.events(&EventQuery::default()).await.unwrap().items.len(), 2);
+}
+
+/// Migration 4 moved liveness from the read side into flags and counts kept on write; what
+/// version 3 wrote must come out of the upgrade with the flags and counts it would have had,
+/// and the triggers must carry on from there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn liveness_kept_on_write_is_backfilled_from_what_version_3_wrote() {
+    let config = support::cluster().config(&support::fresh_schema());
+    let pg = PgStore::connect_without_migrating(&config).unwrap();
+    pg.migrate_to(3).await.unwrap();
+    let reference = MemoryStore::new();
+    let policy = Policy::default();
+
+    let (m1, m2, m3) = (test_digest(1), test_digest(2), test_digest(3));
+    let before = [
+        EventBuilder::push("p1", time(10), "team/app").manifest(&m1, 10).tag("1.0"),
+        EventBuilder::push("p2", time(11), "team/app").manifest(&m2, 10).tag("2.0"),
+        EventBuilder::push("p3", time(12), "team/app").manifest(&m2, 10).tag("latest"),
+        EventBuilder::pull("g1", time(13), "team/app").manifest(&m2, 10).tag("latest"),
+        // A delete by digest hides 1.0; a deleted repository hides all of team/gone.
+        EventBuilder::delete("d1", time(14), "team/app").manifest(&m1, 10),
+        EventBuilder::push("p4", time(15), "team/gone").manifest(&m3, 10).tag("x"),
+        EventBuilder::delete("d2", time(16), "team/gone"),
+    ];
+    // Written through version 3's own functions.
+    apply_all(&pg, &before, &policy).await;
+    apply_all(&reference, &before, &policy).await;
+    let mut bodies = Vec::new();
+    for scenario in ["registry-2.8/basic", "registry-2.8/auth", "registry-3-shape"] {
+        for file in scenario_files(&scenario_dir(scenario)) {
+            bodies.push((file.display().to_string(), read_body(&file)));
+        }
+    }
+    replay_bodies(&pg, &bodies, &policy).await;
+    replay_bodies(&reference, &bodies, &policy).await;
+
+    assert_eq!(pg.migrate().await.unwrap(), (4..=latest_version()).collect::<Vec<_>>());
+    assert_eq!(snapshot(&pg).await, snapshot(&reference).await, "right after the upgrade");
+
+    // Each input of the rules changes once more, now through the triggers.
+    let after = [
+        EventBuilder::push("p5", time(20), "team/gone").manifest(&m3, 10).tag("y"),
+        EventBuilder::push("p6", time(21), "team/app").manifest(&m1, 10).tag("1.0"),
+        EventBuilder::delete("d3", time(22), "team/app").manifest(&m2, 10),
+        EventBuilder::delete("d4", time(23), "team/gone"),
+    ];
+    apply_all(&pg, &after, &policy).await;
+    apply_all(&reference, &after, &policy).await;
+    assert_eq!(snapshot(&pg).await, snapshot(&reference).await, "after new events");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
