@@ -10,9 +10,9 @@ use async_trait::async_trait;
 
 use crate::command::{Content, ContentReference, Count, Plan, RepoRef, Stamp};
 use crate::query::{
-    DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, Page, QuarantineQuery,
-    QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary, TagHistoryEntry,
-    TagSummary, Tombstone,
+    DIGEST_PAGE_SIZE, DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, Page,
+    QuarantineQuery, QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary,
+    TagHistoryEntry, TagSummary, Tombstone,
 };
 use crate::{
     ApplyOutcome, Command, ContentKind, Digest, LogEntry, PageRequest, ReferenceKind, RepositoryName,
@@ -271,6 +271,55 @@ impl State {
             .map(Deleted::tombstone)
     }
 
+    /// A page of the repositories holding `digest`; the links' map is ordered by repository
+    /// first, which is the list's order.
+    fn locations_of(
+        &self,
+        digest: &Digest,
+        page: &PageRequest,
+    ) -> Result<Page<DigestLocation>, StorageError> {
+        let locations = self.links.iter().filter(|((_, d), _)| d == digest).map(|((repo, _), link)| {
+            let (live, deleted) = self.link_liveness(repo, link);
+            let mut tags: Vec<Tag> = self
+                .live_tags_of(repo)
+                .filter(|(_, _, d, _, _)| d == digest)
+                .map(|(tag, ..)| tag.clone())
+                .collect();
+            tags.sort();
+            DigestLocation {
+                registry: repo.0.clone(),
+                repository: repo.1.clone(),
+                live,
+                first_seen: link.first_seen,
+                deleted: deleted.as_ref().map(Deleted::tombstone),
+                tags,
+                pull_count: link.pull_count,
+                last_pulled: link.last_pulled,
+            }
+        });
+        paginate(locations, page, 2, DigestLocation::cursor_key, |l, c| {
+            Ok(after_asc(&[&l.registry, l.repository.as_str()], c))
+        })
+    }
+
+    /// A page of the manifests referencing `digest`.
+    fn referrers_of(&self, digest: &Digest, page: &PageRequest) -> Result<Page<Referrer>, StorageError> {
+        let after = page.after.as_ref().map(Referrer::from_cursor).transpose()?;
+        let referrers: BTreeSet<Referrer> = self
+            .content
+            .iter()
+            .flat_map(|(parent, c)| {
+                c.references
+                    .keys()
+                    .filter(|(d, _)| d == digest)
+                    .map(|(_, kind)| Referrer { digest: parent.clone(), kind: *kind })
+            })
+            .filter(|r| after.as_ref().is_none_or(|a| r > a))
+            .collect();
+        let limit = page.effective_limit();
+        Ok(Page::from_overfetch(referrers.into_iter().take(limit + 1).collect(), limit, Referrer::cursor_key))
+    }
+
     fn live_digest_count(&self, repo: &RepoKey) -> u64 {
         self.links.iter().filter(|((r, _), link)| r == repo && self.link_liveness(r, link).0).count() as u64
     }
@@ -442,43 +491,12 @@ impl Storage for MemoryStore {
     async fn digest(&self, digest: &Digest) -> Result<Option<DigestInfo>, StorageError> {
         let state = self.lock();
         let content = state.content.get(digest);
-        let repositories: Vec<DigestLocation> = state
-            .links
-            .iter()
-            .filter(|((_, d), _)| d == digest)
-            .map(|((repo, _), link)| {
-                let (live, deleted) = state.link_liveness(repo, link);
-                let mut tags: Vec<Tag> = state
-                    .live_tags_of(repo)
-                    .filter(|(_, _, d, _, _)| d == digest)
-                    .map(|(tag, ..)| tag.clone())
-                    .collect();
-                tags.sort();
-                DigestLocation {
-                    registry: repo.0.clone(),
-                    repository: repo.1.clone(),
-                    live,
-                    first_seen: link.first_seen,
-                    deleted: deleted.as_ref().map(Deleted::tombstone),
-                    tags,
-                    pull_count: link.pull_count,
-                    last_pulled: link.last_pulled,
-                }
-            })
-            .collect();
-        if content.is_none() && repositories.is_empty() {
+        let first = PageRequest::first(DIGEST_PAGE_SIZE);
+        let repositories = state.locations_of(digest, &first)?;
+        if content.is_none() && repositories.items.is_empty() {
             return Ok(None);
         }
-        let referenced_by: BTreeSet<Referrer> = state
-            .content
-            .iter()
-            .flat_map(|(parent, c)| {
-                c.references
-                    .keys()
-                    .filter(|(d, _)| d == digest)
-                    .map(|(_, kind)| Referrer { digest: parent.clone(), kind: *kind })
-            })
-            .collect();
+        let referenced_by = state.referrers_of(digest, &first)?;
         Ok(Some(DigestInfo {
             digest: digest.clone(),
             kind: content.map_or(ContentKind::Unknown, |c| c.kind),
@@ -486,7 +504,8 @@ impl Storage for MemoryStore {
             size: content.and_then(|c| c.size),
             artifact_type: content.and_then(|c| c.artifact_type.clone()),
             first_seen: content.map(|c| c.first_seen),
-            repositories,
+            repositories: repositories.items,
+            repositories_next: repositories.next,
             references: content
                 .map(|c| {
                     c.references
@@ -500,8 +519,25 @@ impl Storage for MemoryStore {
                         .collect()
                 })
                 .unwrap_or_default(),
-            referenced_by: referenced_by.into_iter().collect(),
+            referenced_by: referenced_by.items,
+            referenced_by_next: referenced_by.next,
         }))
+    }
+
+    async fn digest_repositories(
+        &self,
+        digest: &Digest,
+        page: &PageRequest,
+    ) -> Result<Page<DigestLocation>, StorageError> {
+        self.lock().locations_of(digest, page)
+    }
+
+    async fn digest_referrers(
+        &self,
+        digest: &Digest,
+        page: &PageRequest,
+    ) -> Result<Page<Referrer>, StorageError> {
+        self.lock().referrers_of(digest, page)
     }
 
     async fn events(&self, query: &EventQuery) -> Result<Page<LogEntry>, StorageError> {

@@ -11,6 +11,11 @@ use crate::{
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
 /// The largest page a store returns.
 pub const MAX_PAGE_SIZE: u32 = 1000;
+/// How many repositories and referrers [`DigestInfo`] holds at most; the rest are paged with
+/// [`Storage::digest_repositories`](crate::Storage::digest_repositories) and
+/// [`Storage::digest_referrers`](crate::Storage::digest_referrers). A shared base layer is in
+/// every repository of a registry, so these lists have no natural bound.
+pub const DIGEST_PAGE_SIZE: u32 = DEFAULT_PAGE_SIZE;
 
 /// An opaque position in a list: pass a page's `next` back to get the following page. Cursors
 /// hold the sort key of the last item returned, so pages stay stable while new events arrive,
@@ -274,13 +279,48 @@ pub struct DigestLocation {
     pub last_pulled: Option<Timestamp>,
 }
 
+impl DigestLocation {
+    /// Its sort key in the list of a digest's repositories: `[registry, repository]`.
+    pub fn cursor_key(&self) -> Vec<String> {
+        vec![self.registry.clone(), self.repository.to_string()]
+    }
+}
+
 /// A manifest that references a digest.
+///
+/// Ordered by the manifest's digest, then by kind in the order of [`ReferenceKind`]: the order
+/// of the list of a digest's referrers.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Referrer {
     /// The referencing manifest.
     pub digest: Digest,
     /// How it references.
     pub kind: ReferenceKind,
+}
+
+impl Referrer {
+    /// Its sort key in the list of a digest's referrers: `[digest, kind]`.
+    pub fn cursor_key(&self) -> Vec<String> {
+        vec![self.digest.to_string(), self.kind.as_str().to_owned()]
+    }
+
+    /// The referrer a cursor of that list stands after.
+    ///
+    /// ```
+    /// use notify_core::query::Referrer;
+    /// use notify_core::{Cursor, ReferenceKind};
+    /// let r = Referrer { digest: format!("sha256:{}", "a".repeat(64)).parse().unwrap(), kind: ReferenceKind::Layer };
+    /// assert_eq!(Referrer::from_cursor(&Cursor::from_key(&r.cursor_key())).unwrap(), r);
+    /// assert!(Referrer::from_cursor(&Cursor::from_key(&["sha256:x".into(), "layer".into()])).is_err());
+    /// ```
+    pub fn from_cursor(cursor: &Cursor) -> Result<Referrer, StorageError> {
+        let bad = || StorageError::InvalidCursor(cursor.as_str().chars().take(64).collect());
+        let key = cursor.to_key(2)?;
+        Ok(Referrer {
+            digest: key[0].parse().map_err(|_| bad())?,
+            kind: ReferenceKind::parse(&key[1]).ok_or_else(bad)?,
+        })
+    }
 }
 
 /// Everything known about one digest.
@@ -298,12 +338,21 @@ pub struct DigestInfo {
     pub artifact_type: Option<String>,
     /// First seen anywhere.
     pub first_seen: Option<Timestamp>,
-    /// Repositories, ordered by registry then name.
+    /// The repositories that hold or held it, ordered by registry then name: the first
+    /// [`DIGEST_PAGE_SIZE`].
     pub repositories: Vec<DigestLocation>,
-    /// What it references, ordered by digest then kind.
+    /// Where the repositories go on, for
+    /// [`Storage::digest_repositories`](crate::Storage::digest_repositories); `None`: that was
+    /// all of them.
+    pub repositories_next: Option<Cursor>,
+    /// What it references, ordered by digest then kind (bounded by the manifest's own size).
     pub references: Vec<ContentReference>,
-    /// What references it, ordered by digest then kind.
+    /// The manifests that reference it, ordered by digest then kind: the first
+    /// [`DIGEST_PAGE_SIZE`].
     pub referenced_by: Vec<Referrer>,
+    /// Where the referrers go on, for
+    /// [`Storage::digest_referrers`](crate::Storage::digest_referrers); `None`: that was all.
+    pub referenced_by_next: Option<Cursor>,
 }
 
 /// Filters of the event log; all given ones must match. Ordered newest first. Cursor key:

@@ -4,8 +4,9 @@ use async_trait::async_trait;
 
 use crate::command::{Plan, RepoRef};
 use crate::query::{
-    DigestInfo, EventQuery, InventoryItem, InventoryQuery, Page, QuarantineQuery, QuarantineRecord,
-    RepositoryQuery, RepositoryStats, RepositorySummary, TagHistoryEntry, TagSummary,
+    DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, Page, QuarantineQuery,
+    QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary, TagHistoryEntry,
+    TagSummary,
 };
 use crate::{Digest, LogEntry, PageRequest, Tag};
 
@@ -146,9 +147,29 @@ pub trait Storage: Send + Sync {
         page: &PageRequest,
     ) -> Result<Page<TagHistoryEntry>, StorageError>;
 
-    /// Everything known about a digest; `None` if no event named it as its target (a digest
+    /// Everything known about a digest, with the first [`DIGEST_PAGE_SIZE`] of its
+    /// repositories and of its referrers; `None` if no event named it as its target (a digest
     /// known only as a reference inside a manifest is found through that manifest).
+    ///
+    /// [`DIGEST_PAGE_SIZE`]: crate::query::DIGEST_PAGE_SIZE
     async fn digest(&self, digest: &Digest) -> Result<Option<DigestInfo>, StorageError>;
+
+    /// The repositories that hold or held a digest, ordered by registry then name, as in
+    /// [`DigestInfo::repositories`]; empty for an unknown digest. Cursor key:
+    /// `[registry, repository]`.
+    async fn digest_repositories(
+        &self,
+        digest: &Digest,
+        page: &PageRequest,
+    ) -> Result<Page<DigestLocation>, StorageError>;
+
+    /// The manifests that reference a digest, ordered by digest then kind, as in
+    /// [`DigestInfo::referenced_by`]; empty when none does. Cursor key: `[digest, kind]`.
+    async fn digest_referrers(
+        &self,
+        digest: &Digest,
+        page: &PageRequest,
+    ) -> Result<Page<Referrer>, StorageError>;
 
     /// The event log, filtered, newest first. `raw` is returned as JSON equal to what was
     /// received (a store may normalise whitespace and key order).

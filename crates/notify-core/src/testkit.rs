@@ -117,6 +117,7 @@ macro_rules! conformance_suite {
             a_digest_seen_only_in_a_delete_is_unknown_and_tombstoned
             content_facts_merge_to_the_greatest_kind_media_type_and_size
             a_link_observed_after_its_delete_is_live_again
+            the_repositories_and_referrers_of_a_digest_page_past_the_first_page
         );
     };
     (@cases ($factory:expr) $($case:ident)*) => {

@@ -78,6 +78,8 @@ fn documented_routes(config: &Config, state: AppState) -> (Router<AppState>, uto
         .routes(routes!(api::list_tags))
         .routes(routes!(api::tag_history))
         .routes(routes!(api::get_digest))
+        .routes(routes!(api::list_digest_repositories))
+        .routes(routes!(api::list_digest_referrers))
         .routes(routes!(api::list_events))
         .routes(routes!(api::inventory))
         .routes(routes!(api::inventory_ndjson))

@@ -187,6 +187,46 @@ async fn digests_are_described_or_not_found() {
 }
 
 #[tokio::test]
+async fn the_repositories_and_referrers_of_a_digest_page() {
+    use serde_json::Value;
+    let app = loaded().await;
+    let info = get_ok(&app, &format!("/api/v1/digests/{DIGEST_A}")).await;
+    assert_eq!((&info["repositories_next"], &info["referenced_by_next"]), (&Value::Null, &Value::Null));
+    let whole = info["repositories"].as_array().unwrap();
+    assert!(whole.len() >= 2, "the fixtures put {DIGEST_A} in several repositories: {info}");
+
+    // One repository a page, following each `next`, gives what the description listed.
+    let base = format!("/api/v1/digests/{DIGEST_A}/repositories");
+    let mut paged = Vec::new();
+    let mut page = get_ok(&app, &format!("{base}?limit=1")).await;
+    loop {
+        paged.extend(items(&page).iter().cloned());
+        let Some(next) = page["next"].as_str() else { break };
+        page = get_ok(&app, &format!("{base}?limit=1&cursor={next}")).await;
+    }
+    assert_eq!(&paged, whole);
+
+    // A layer of it names it as a referrer.
+    let layer = info["references"].as_array().unwrap().iter().find(|r| r["kind"] == "layer").unwrap();
+    let referrers =
+        get_ok(&app, &format!("/api/v1/digests/{}/referrers", layer["digest"].as_str().unwrap())).await;
+    assert!(
+        items(&referrers).contains(&serde_json::json!({"digest": DIGEST_A, "kind": "layer"})),
+        "{referrers}"
+    );
+
+    let unknown = format!("sha256:{}", "0".repeat(64));
+    for list in ["repositories", "referrers"] {
+        let empty = get_ok(&app, &format!("/api/v1/digests/{unknown}/{list}")).await;
+        assert_eq!(empty, serde_json::json!({"items": [], "next": null}), "{list} of an unknown digest");
+        let bad = format!("/api/v1/digests/{DIGEST_A}/{list}?cursor=zz");
+        expect_error(&app, &bad, StatusCode::BAD_REQUEST, "invalid_cursor").await;
+        let bad = format!("/api/v1/digests/sha256:abc/{list}");
+        expect_error(&app, &bad, StatusCode::BAD_REQUEST, "invalid_parameter").await;
+    }
+}
+
+#[tokio::test]
 async fn the_event_log_takes_every_filter_and_pages() {
     let app = loaded().await;
     let all = get_ok(&app, "/api/v1/events?limit=1000").await;

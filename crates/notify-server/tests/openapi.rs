@@ -23,6 +23,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/tags"),
     ("get", "/api/v1/tags/history"),
     ("get", "/api/v1/digests/{digest}"),
+    ("get", "/api/v1/digests/{digest}/repositories"),
+    ("get", "/api/v1/digests/{digest}/referrers"),
     ("get", "/api/v1/events"),
     ("get", "/api/v1/inventory"),
     ("get", "/api/v1/inventory.ndjson"),

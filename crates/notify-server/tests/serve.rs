@@ -15,8 +15,9 @@ use async_trait::async_trait;
 use axum::http::{StatusCode, header};
 use common::*;
 use notify_core::query::{
-    DigestInfo, EventQuery, InventoryItem, InventoryQuery, Page, QuarantineQuery, QuarantineRecord,
-    RepositoryQuery, RepositoryStats, RepositorySummary, TagHistoryEntry, TagSummary,
+    DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, Page, QuarantineQuery,
+    QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary, TagHistoryEntry,
+    TagSummary,
 };
 use notify_core::{
     ApplyOutcome, Digest, LogEntry, MemoryStore, PageRequest, Plan, RepoRef, Storage, StorageError, Tag,
@@ -59,6 +60,20 @@ impl Storage for SlowStore {
     }
     async fn digest(&self, digest: &Digest) -> Result<Option<DigestInfo>, StorageError> {
         self.inner.digest(digest).await
+    }
+    async fn digest_repositories(
+        &self,
+        digest: &Digest,
+        page: &PageRequest,
+    ) -> Result<Page<DigestLocation>, StorageError> {
+        self.inner.digest_repositories(digest, page).await
+    }
+    async fn digest_referrers(
+        &self,
+        digest: &Digest,
+        page: &PageRequest,
+    ) -> Result<Page<Referrer>, StorageError> {
+        self.inner.digest_referrers(digest, page).await
     }
     async fn events(&self, query: &EventQuery) -> Result<Page<LogEntry>, StorageError> {
         self.inner.events(query).await

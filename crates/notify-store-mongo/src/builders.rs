@@ -97,6 +97,16 @@ impl CollectionNames {
 
 // --- index specifications -----------------------------------------------------------------
 
+/// Indexes of `coll` that earlier versions created and this one replaced, by name: dropped
+/// on connect, where they exist.
+pub fn superseded_indexes(coll: Coll) -> &'static [&'static str] {
+    match coll {
+        // `referenced` ({ref_digests: 1}) could not page referrers in order: `referrers`.
+        Coll::Content => &["referenced"],
+        _ => &[],
+    }
+}
+
 /// One index, as `createIndexes` takes it.
 fn index(name: &str, key: Document) -> Document {
     doc! { "key": key, "name": name }
@@ -129,8 +139,9 @@ pub fn index_specs(coll: Coll) -> Vec<Document> {
             },
         ],
         Coll::Content => vec![
-            // `digest(d).referenced_by`: the manifests whose references name `d`.
-            index("referenced", doc! { "ref_digests": 1 }),
+            // `digest_referrers(d)`: the manifests whose references name `d`, a page at a
+            // time in digest order.
+            index("referrers", doc! { "ref_digests": 1, "_id": 1 }),
         ],
         Coll::Repositories => vec![
             // One document per repository; the list order and its cursor; prefix search
@@ -697,16 +708,18 @@ pub fn repositories_filter(
             f.insert("repository", condition);
         }
     }
-    if let Some((r, n)) = after {
-        f.insert(
-            "$or",
-            vec![
-                Bson::Document(doc! { "registry": { "$gt": r } }),
-                Bson::Document(doc! { "registry": r, "repository": { "$gt": n } }),
-            ],
-        );
+    if let Some(after) = after {
+        f.insert("$or", after_repository(after));
     }
     Some(f)
+}
+
+/// The documents strictly after `(registry, repository)`, in that order, as `$or` branches.
+fn after_repository((registry, repository): (&str, &str)) -> Vec<Bson> {
+    vec![
+        Bson::Document(doc! { "registry": { "$gt": registry } }),
+        Bson::Document(doc! { "registry": registry, "repository": { "$gt": repository } }),
+    ]
 }
 
 /// Registry, then name: the order of `repositories`.
@@ -857,9 +870,13 @@ pub fn content_kind_projection() -> Document {
     doc! { "kind_key": 1 }
 }
 
-/// The links of a digest.
-pub fn links_of_digest(digest: &Digest) -> Document {
-    doc! { "digest": digest.as_str() }
+/// The links of a digest, after the cursor's `(registry, repository)`.
+pub fn links_of_digest(digest: &Digest, after: Option<(&str, &str)>) -> Document {
+    let mut f = doc! { "digest": digest.as_str() };
+    if let Some(after) = after {
+        f.insert("$or", after_repository(after));
+    }
+    f
 }
 
 /// The links of a repository.
@@ -867,9 +884,19 @@ pub fn links_of_repository(repo: &RepoRef) -> Document {
     repo_key(repo)
 }
 
-/// The manifests referencing a digest.
-pub fn referrers_of(digest: &Digest) -> Document {
-    doc! { "ref_digests": digest.as_str() }
+/// The manifests referencing a digest, from the cursor's manifest on (inclusive: it may
+/// reference the digest under a later kind too).
+pub fn referrers_of(digest: &Digest, from: Option<&str>) -> Document {
+    let mut f = doc! { "ref_digests": digest.as_str() };
+    if let Some(parent) = from {
+        f.insert("_id", doc! { "$gte": parent });
+    }
+    f
+}
+
+/// By digest: the order of referrers.
+pub fn referrer_order() -> Document {
+    doc! { "_id": 1 }
 }
 
 /// What `referenced_by` needs of a referrer.

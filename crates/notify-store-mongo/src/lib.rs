@@ -103,8 +103,9 @@ use mongodb::bson::{Document, doc};
 use mongodb::options::{Acknowledgment, ClientOptions, WriteConcern};
 use mongodb::{Client, Collection, Database};
 use notify_core::query::{
-    DigestInfo, EventQuery, InventoryItem, InventoryQuery, Page, QuarantineQuery, QuarantineRecord,
-    RepositoryQuery, RepositoryStats, RepositorySummary, TagHistoryEntry, TagSummary,
+    DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, Page, QuarantineQuery,
+    QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary, TagHistoryEntry,
+    TagSummary,
 };
 use notify_core::{ApplyOutcome, Digest, LogEntry, PageRequest, Plan, RepoRef, Storage, StorageError, Tag};
 
@@ -201,6 +202,16 @@ impl MongoStore {
         for coll in Coll::ALL {
             let command = builders::create_indexes_command(store.collection(coll).name(), coll);
             store.database.run_command(command).await.map_err(MongoError::driver("createIndexes"))?;
+            for index in builders::superseded_indexes(coll) {
+                let command = doc! { "dropIndexes": store.collection(coll).name(), "index": *index };
+                match store.database.run_command(command).await {
+                    Ok(_) => {}
+                    // IndexNotFound: a database this version created, or already dropped.
+                    Err(e) if matches!(*e.kind, mongodb::error::ErrorKind::Command(ref c) if c.code == 27) => {
+                    }
+                    Err(e) => return Err(MongoError::driver("dropIndexes")(e)),
+                }
+            }
         }
         if config.recover_on_connect {
             store.recover().await.map_err(MongoError::Recovery)?;
@@ -271,6 +282,22 @@ impl Storage for MongoStore {
 
     async fn digest(&self, digest: &Digest) -> Result<Option<DigestInfo>, StorageError> {
         self.read_digest(digest).await
+    }
+
+    async fn digest_repositories(
+        &self,
+        digest: &Digest,
+        page: &PageRequest,
+    ) -> Result<Page<DigestLocation>, StorageError> {
+        self.read_digest_locations(digest, page).await
+    }
+
+    async fn digest_referrers(
+        &self,
+        digest: &Digest,
+        page: &PageRequest,
+    ) -> Result<Page<Referrer>, StorageError> {
+        self.read_digest_referrers(digest, page).await
     }
 
     async fn events(&self, query: &EventQuery) -> Result<Page<LogEntry>, StorageError> {

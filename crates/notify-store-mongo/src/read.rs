@@ -13,9 +13,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use mongodb::bson::{Document, doc};
 use mongodb::options::FindOptions;
 use notify_core::query::{
-    DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, Page, QuarantineQuery,
-    QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary, TagHistoryEntry,
-    TagSummary,
+    DIGEST_PAGE_SIZE, DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, Page,
+    QuarantineQuery, QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary,
+    TagHistoryEntry, TagSummary,
 };
 use notify_core::{ContentKind, Digest, LogEntry, PageRequest, RepoRef, StorageError, Tag};
 
@@ -392,18 +392,59 @@ impl MongoStore {
 
     pub(crate) async fn read_digest(&self, digest: &Digest) -> Result<Option<DigestInfo>> {
         let content = self.find_one_doc(Coll::Content, doc! { "_id": digest.as_str() }, None).await?;
+        let first = PageRequest::first(DIGEST_PAGE_SIZE);
+        let repositories = self.read_digest_locations(digest, &first).await?;
+        if content.is_none() && repositories.items.is_empty() {
+            return Ok(None);
+        }
+        let referenced_by = self.read_digest_referrers(digest, &first).await?;
+        let (kind, media_type) = match &content {
+            Some(c) => decode::kind_and_media_type(c)?,
+            None => (ContentKind::Unknown, None),
+        };
+        let size = match &content {
+            Some(c) => decode::int(c, "size")?
+                .map(|s| u64::try_from(s).map_err(|_| crate::error::corrupt(format!("content size {s}"))))
+                .transpose()?,
+            None => None,
+        };
+        Ok(Some(DigestInfo {
+            digest: digest.clone(),
+            kind,
+            media_type,
+            size,
+            artifact_type: content
+                .as_ref()
+                .map(|c| decode::string(c, "artifact_type"))
+                .transpose()?
+                .flatten(),
+            first_seen: content.as_ref().map(|c| decode::time(c, "first_seen")).transpose()?.flatten(),
+            repositories: repositories.items,
+            repositories_next: repositories.next,
+            references: content.as_ref().map(decode::references).transpose()?.unwrap_or_default(),
+            referenced_by: referenced_by.items,
+            referenced_by_next: referenced_by.next,
+        }))
+    }
+
+    /// A page of the repositories holding `digest`: the `digest` index of links in order.
+    pub(crate) async fn read_digest_locations(
+        &self,
+        digest: &Digest,
+        page: &PageRequest,
+    ) -> Result<Page<DigestLocation>> {
+        let after = page.after.as_ref().map(|c| c.to_key(2)).transpose()?;
+        let after = after.as_ref().map(|k| (k[0].as_str(), k[1].as_str()));
+        let limit = page.effective_limit();
         let links = self
             .find_docs(
                 Coll::Links,
-                builders::links_of_digest(digest),
+                builders::links_of_digest(digest, after),
                 Some(builders::repository_order()),
                 None,
-                None,
+                Some(limit + 1),
             )
             .await?;
-        if content.is_none() && links.is_empty() {
-            return Ok(None);
-        }
         let repos: Vec<RepoKey> = links
             .iter()
             .map(|d| Ok((decode::required(d, "registry")?, decode::required(d, "repository")?)))
@@ -454,49 +495,40 @@ impl MongoStore {
                 last_pulled: decode::time(link, "last_pulled")?,
             });
         }
-        let referrers = self
+        Ok(Page::from_overfetch(repositories, limit, DigestLocation::cursor_key))
+    }
+
+    /// A page of the manifests referencing `digest`, each of which may reference it under more
+    /// than one kind.
+    pub(crate) async fn read_digest_referrers(
+        &self,
+        digest: &Digest,
+        page: &PageRequest,
+    ) -> Result<Page<Referrer>> {
+        let after = page.after.as_ref().map(Referrer::from_cursor).transpose()?;
+        let limit = page.effective_limit();
+        // From the cursor's manifest on, which may have no referrer left after the cursor:
+        // one manifest more than the page, and every other one gives at least one referrer.
+        let parents = self
             .find_docs(
                 Coll::Content,
-                builders::referrers_of(digest),
-                None,
+                builders::referrers_of(digest, after.as_ref().map(|a| a.digest.as_str())),
+                Some(builders::referrer_order()),
                 Some(builders::references_projection()),
-                None,
+                Some(limit + 2),
             )
             .await?;
-        let mut referenced_by = BTreeSet::new();
-        for parent in &referrers {
+        let mut referrers = BTreeSet::new();
+        for parent in &parents {
             let parent_digest: Digest = decode::parsed(parent, "_id")?;
             for r in decode::references(parent)? {
-                if r.digest == *digest {
-                    referenced_by.insert(Referrer { digest: parent_digest.clone(), kind: r.kind });
+                let referrer = Referrer { digest: parent_digest.clone(), kind: r.kind };
+                if r.digest == *digest && after.as_ref().is_none_or(|a| referrer > *a) {
+                    referrers.insert(referrer);
                 }
             }
         }
-        let (kind, media_type) = match &content {
-            Some(c) => decode::kind_and_media_type(c)?,
-            None => (ContentKind::Unknown, None),
-        };
-        let size = match &content {
-            Some(c) => decode::int(c, "size")?
-                .map(|s| u64::try_from(s).map_err(|_| crate::error::corrupt(format!("content size {s}"))))
-                .transpose()?,
-            None => None,
-        };
-        Ok(Some(DigestInfo {
-            digest: digest.clone(),
-            kind,
-            media_type,
-            size,
-            artifact_type: content
-                .as_ref()
-                .map(|c| decode::string(c, "artifact_type"))
-                .transpose()?
-                .flatten(),
-            first_seen: content.as_ref().map(|c| decode::time(c, "first_seen")).transpose()?.flatten(),
-            repositories,
-            references: content.as_ref().map(decode::references).transpose()?.unwrap_or_default(),
-            referenced_by: referenced_by.into_iter().collect(),
-        }))
+        Ok(Page::from_overfetch(referrers.into_iter().take(limit + 1).collect(), limit, Referrer::cursor_key))
     }
 
     pub(crate) async fn read_events(&self, query: &EventQuery) -> Result<Page<LogEntry>> {

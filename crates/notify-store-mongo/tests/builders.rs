@@ -302,7 +302,8 @@ fn tag_and_link_filters() {
         "tag_history_order": json(builders::tag_history_order()),
         "deleted_links": json(builders::deleted_links(&links)),
         "link_register_projection": json(builders::link_register_projection()),
-        "links_of_digest": json(builders::links_of_digest(&digest(1))),
+        "links_of_digest": json(builders::links_of_digest(&digest(1), None)),
+        "links_of_digest_after": json(builders::links_of_digest(&digest(1), Some(("registry.test", "team/app")))),
         "links_of_repository": json(builders::links_of_repository(&repo())),
         "tag_key": json(builders::tag_key(&repo(), &tag("1.0"))),
         "link_key": json(builders::link_key(&repo(), &digest(1))),
@@ -315,7 +316,9 @@ fn content_documents() {
     let all = serde_json::json!({
         "content_of": json(builders::content_of(&[digest(1).as_str(), digest(2).as_str()])),
         "content_kind_projection": json(builders::content_kind_projection()),
-        "referrers_of": json(builders::referrers_of(&digest(2))),
+        "referrers_of": json(builders::referrers_of(&digest(2), None)),
+        "referrers_from": json(builders::referrers_of(&digest(2), Some(digest(3).as_str()))),
+        "referrer_order": json(builders::referrer_order()),
         "references_projection": json(builders::references_projection()),
         "reference_slot": builders::reference_slot(&"sha256.x:abc".parse().unwrap(), ReferenceKind::Child),
         "kind_keys": [

@@ -62,6 +62,42 @@ fn the_prefix_names_every_collection_and_indexes_are_created_idempotently() {
     });
 }
 
+/// An index an earlier version created and this one replaced is dropped at the next start,
+/// so that a real MongoDB does not keep maintaining it on every write.
+#[test]
+fn a_superseded_index_is_dropped_at_start() {
+    runtime().block_on(async {
+        let config = common::fresh_config().with_collection_prefix("old_");
+        let store = common::store_with(config.clone()).await;
+        let database = store.database();
+        let command = doc! {
+            "createIndexes": "old_content",
+            "indexes": [{ "key": { "ref_digests": 1 }, "name": "referenced" }],
+        };
+        database.run_command(command).await.unwrap();
+        let names = || async {
+            let mut cursor = database.collection::<Document>("old_content").list_indexes().await.unwrap();
+            let mut names = Vec::new();
+            while cursor.advance().await.unwrap() {
+                names.push(
+                    cursor
+                        .deserialize_current()
+                        .unwrap()
+                        .options
+                        .unwrap_or_default()
+                        .name
+                        .unwrap_or_default(),
+                );
+            }
+            names.sort();
+            names
+        };
+        assert_eq!(names().await, ["_id_", "referenced", "referrers"], "as an earlier version left it");
+        MongoStore::connect(&config).await.unwrap();
+        assert_eq!(names().await, ["_id_", "referrers"], "after a start of this version");
+    });
+}
+
 #[test]
 fn transactions_follow_the_deployment_and_the_configuration() {
     runtime().block_on(async {

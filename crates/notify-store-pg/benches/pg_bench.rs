@@ -645,6 +645,30 @@ async fn main() {
         async move { s.digest(&d).await.expect("digest").map_or(0, |info| info.repositories.len()) }
     })
     .await;
+    // The widest lists: a base layer is in every repository that pushed an image and is
+    // referenced by every image manifest pushed on it.
+    let bases: Vec<Digest> = (0..40).map(|k| digest(&["base", &k.to_string()])).collect();
+    measure("by digest, a shared base layer", samples, |i| {
+        let d = bases[i % bases.len()].clone();
+        async move { s.digest(&d).await.expect("digest").map_or(0, |info| info.repositories.len()) }
+    })
+    .await;
+    measure("repositories of a base layer, page of 100 mid-list", samples, |i| {
+        let d = bases[(i * 7) % bases.len()].clone();
+        let after =
+            notify_core::Cursor::from_key(&[REGISTRY.to_owned(), names[(i * 101) % names.len()].clone()]);
+        let page = PageRequest { after: Some(after), limit: 100 };
+        async move { s.digest_repositories(&d, &page).await.expect("repositories").items.len() }
+    })
+    .await;
+    measure("referrers of a base layer, page of 100 mid-list", samples, |i| {
+        let d = bases[(i * 11) % bases.len()].clone();
+        let parent = digest(&["somewhere", &i.to_string()]);
+        let after = notify_core::Cursor::from_key(&[parent.to_string(), "layer".to_owned()]);
+        let page = PageRequest { after: Some(after), limit: 100 };
+        async move { s.digest_referrers(&d, &page).await.expect("referrers").items.len() }
+    })
+    .await;
     measure("events, first page, no filter", samples, |_| async move {
         s.events(&EventQuery { page: PageRequest::first(50), ..EventQuery::default() })
             .await

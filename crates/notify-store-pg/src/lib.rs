@@ -83,8 +83,9 @@ mod read;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use notify_core::query::{
-    DigestInfo, EventQuery, InventoryItem, InventoryQuery, Page, QuarantineQuery, QuarantineRecord,
-    RepositoryQuery, RepositoryStats, RepositorySummary, TagHistoryEntry, TagSummary,
+    DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, Page, QuarantineQuery,
+    QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary, TagHistoryEntry,
+    TagSummary,
 };
 use notify_core::{ApplyOutcome, Digest, LogEntry, PageRequest, Plan, RepoRef, Storage, StorageError, Tag};
 
@@ -129,19 +130,22 @@ impl Sql {
             digest_content: q(
                 "SELECT kind::text, media_type, size, artifact_type, first_seen FROM {s}.content WHERE digest = $1",
             ),
+            // Keyset pages: `(registry, name)` and `(parent, kind)` after the cursor's; the
+            // first page passes empty strings, which sort before every name and digest.
             digest_links: q("SELECT r.registry, r.name, l.first_seen, l.seen_at, l.seen_event, \
                         l.deleted_at, l.deleted_event, l.deleted_by, \
                         r.deleted_at, r.deleted_event, r.deleted_by, l.pull_count, l.last_pulled, \
                         ARRAY(SELECT t.tag FROM {s}.live_tags t \
                               WHERE t.repo_id = l.repo_id AND t.digest = l.digest ORDER BY t.tag) \
                  FROM {s}.links l JOIN {s}.repositories r ON r.id = l.repo_id \
-                 WHERE l.digest = $1 ORDER BY r.registry, r.name"),
+                 WHERE l.digest = $1 AND (r.registry, r.name) > ($2::text COLLATE \"C\", $3::text COLLATE \"C\") \
+                 ORDER BY r.registry, r.name LIMIT $4"),
             // Enum order is declaration order, the order of `ReferenceKind`.
             digest_refs: q("SELECT child, kind::text, media_type, size FROM {s}.content_references \
                  WHERE parent = $1 ORDER BY child, kind"),
-            digest_referrers: q(
-                "SELECT parent, kind::text FROM {s}.content_references WHERE child = $1 ORDER BY parent, kind",
-            ),
+            digest_referrers: q("SELECT parent, kind::text FROM {s}.content_references \
+                 WHERE child = $1 AND (parent, kind) > ($2::text COLLATE \"C\", $3::text::{s}.reference_kind) \
+                 ORDER BY parent, kind LIMIT $4"),
             schema: s,
         }
     }
@@ -257,6 +261,22 @@ impl Storage for PgStore {
 
     async fn digest(&self, digest: &Digest) -> Result<Option<DigestInfo>, StorageError> {
         self.digest_info(digest).await
+    }
+
+    async fn digest_repositories(
+        &self,
+        digest: &Digest,
+        page: &PageRequest,
+    ) -> Result<Page<DigestLocation>, StorageError> {
+        self.digest_locations(digest, page).await
+    }
+
+    async fn digest_referrers(
+        &self,
+        digest: &Digest,
+        page: &PageRequest,
+    ) -> Result<Page<Referrer>, StorageError> {
+        self.digest_referrer_page(digest, page).await
     }
 
     async fn events(&self, query: &EventQuery) -> Result<Page<LogEntry>, StorageError> {

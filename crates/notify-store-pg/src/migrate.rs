@@ -29,6 +29,7 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 2, name: "apply_plan", sql: include_str!("../migrations/0002_apply_plan.sql") },
     Migration { version: 3, name: "apply_plans", sql: include_str!("../migrations/0003_apply_plans.sql") },
     Migration { version: 4, name: "liveness", sql: include_str!("../migrations/0004_liveness.sql") },
+    Migration { version: 5, name: "digest_pages", sql: include_str!("../migrations/0005_digest_pages.sql") },
 ];
 
 /// The version a fully migrated schema is at.

@@ -10,9 +10,9 @@
 use chrono::{DateTime, Utc};
 use notify_core::command::ContentReference;
 use notify_core::query::{
-    DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, NameMatch, QuarantineQuery,
-    QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary, TagHistoryEntry,
-    TagSummary, Tombstone,
+    DIGEST_PAGE_SIZE, DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, NameMatch,
+    QuarantineQuery, QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary,
+    TagHistoryEntry, TagSummary, Tombstone,
 };
 use notify_core::{
     Action, ContentKind, Cursor, Digest, LogEntry, Page, PageRequest, ReferenceKind, RepoRef, Stamp,
@@ -121,6 +121,21 @@ fn repo_tombstone(row: &Row, first: usize) -> Option<Tombstone> {
         stamp(row.get(first), row.get(first + 1)).as_ref(),
         tombstone(row.get(first + 2), row.get(first + 3), row.get(first + 4)),
     )
+}
+
+/// Referrers from rows of `(parent, kind)`.
+fn referrer_page(rows: &[Row], page: &PageRequest) -> Result<Page<Referrer>, StorageError> {
+    let items = rows
+        .iter()
+        .map(|row| {
+            let k: String = row.get(1);
+            Ok(Referrer {
+                digest: parse("digest", row.get(0))?,
+                kind: ReferenceKind::parse(&k).ok_or_else(|| corrupt("reference kind", k))?,
+            })
+        })
+        .collect::<Result<Vec<_>, StorageError>>()?;
+    Ok(Page::from_overfetch(items, page.effective_limit(), Referrer::cursor_key))
 }
 
 fn u64_of(v: i64) -> u64 {
@@ -342,28 +357,136 @@ impl PgStore {
         let client = self.client().await?;
         let sql = &self.sql;
         let failed = |e| classify("describing a digest", e);
-        let (content, links, refs, referrers) = tokio::try_join!(
+        let (content, refs, referrers) = tokio::try_join!(
             client.prepare_cached(&sql.digest_content),
-            client.prepare_cached(&sql.digest_links),
             client.prepare_cached(&sql.digest_refs),
             client.prepare_cached(&sql.digest_referrers),
         )
         .map_err(failed)?;
         let d = digest.as_str();
         let params: &[&(dyn ToSql + Sync)] = &[&d];
+        let first = PageRequest::first(DIGEST_PAGE_SIZE);
+        let (repositories, referrers_params) =
+            (Self::location_params(digest, &first)?, Self::referrer_params(digest, &first)?);
         // One connection, four statements in flight: the driver pipelines them.
-        let (content, links, refs, referrers) = tokio::try_join!(
-            client.query(&content, params),
-            client.query(&links, params),
-            client.query(&refs, params),
-            client.query(&referrers, params),
-        )
-        .map_err(failed)?;
+        let (content, repositories, refs, referenced_by) = tokio::try_join!(
+            async { client.query(&content, params).await.map_err(failed) },
+            self.locations(&client, repositories, &first),
+            async { client.query(&refs, params).await.map_err(failed) },
+            async {
+                let rows = client.query(&referrers, &referrers_params.refs()).await.map_err(failed)?;
+                referrer_page(&rows, &first)
+            },
+        )?;
         let content = content.first();
-        if content.is_none() && links.is_empty() {
+        if content.is_none() && repositories.items.is_empty() {
             return Ok(None);
         }
-        let repositories = links
+        let references = refs
+            .iter()
+            .map(|row| {
+                let k: String = row.get(1);
+                Ok(ContentReference {
+                    digest: parse("digest", row.get(0))?,
+                    kind: ReferenceKind::parse(&k).ok_or_else(|| corrupt("reference kind", k))?,
+                    media_type: row.get(2),
+                    size: u64_of(row.get(3)),
+                })
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        Ok(Some(DigestInfo {
+            digest: digest.clone(),
+            kind: kind(content.map(|c| c.get(0)))?,
+            media_type: content.and_then(|c| c.get(1)),
+            size: content.and_then(|c| c.get::<_, Option<i64>>(2)).map(u64_of),
+            artifact_type: content.and_then(|c| c.get(3)),
+            first_seen: content.map(|c| time(c.get(4))),
+            repositories: repositories.items,
+            repositories_next: repositories.next,
+            references,
+            referenced_by: referenced_by.items,
+            referenced_by_next: referenced_by.next,
+        }))
+    }
+
+    pub(crate) async fn digest_locations(
+        &self,
+        digest: &Digest,
+        page: &PageRequest,
+    ) -> Result<Page<DigestLocation>, StorageError> {
+        let params = Self::location_params(digest, page)?;
+        let client = self.client().await?;
+        self.locations(&client, params, page).await
+    }
+
+    pub(crate) async fn digest_referrer_page(
+        &self,
+        digest: &Digest,
+        page: &PageRequest,
+    ) -> Result<Page<Referrer>, StorageError> {
+        let params = Self::referrer_params(digest, page)?;
+        let client = self.client().await?;
+        let failed = |e| classify("listing the referrers of a digest", e);
+        let statement = client.prepare_cached(&self.sql.digest_referrers).await.map_err(failed)?;
+        let rows = client.query(&statement, &params.refs()).await.map_err(failed)?;
+        referrer_page(&rows, page)
+    }
+
+    /// The digest, the cursor's `(registry, repository)` (empty strings, which sort before
+    /// every repository, on the first page) and the overfetching limit.
+    fn location_params(digest: &Digest, page: &PageRequest) -> Result<Filters, StorageError> {
+        let (registry, name) = match &page.after {
+            None => (String::new(), String::new()),
+            Some(c) => {
+                let mut key = c.to_key(2)?;
+                let name = key.pop().unwrap_or_default();
+                (key.pop().unwrap_or_default(), name)
+            }
+        };
+        let mut f = Filters::default();
+        f.param(digest.to_string());
+        f.param(registry);
+        f.param(name);
+        f.param(limit(page));
+        Ok(f)
+    }
+
+    /// The digest, the cursor's `(digest, kind)` (an empty digest on the first page) and the
+    /// overfetching limit.
+    fn referrer_params(digest: &Digest, page: &PageRequest) -> Result<Filters, StorageError> {
+        let (parent, kind) = match &page.after {
+            None => (String::new(), ReferenceKind::Config),
+            Some(c) => {
+                let r = Referrer::from_cursor(c)?;
+                (r.digest.to_string(), r.kind)
+            }
+        };
+        let mut f = Filters::default();
+        f.param(digest.to_string());
+        f.param(parent);
+        f.param(kind.as_str().to_owned());
+        f.param(limit(page));
+        Ok(f)
+    }
+
+    /// A page of the repositories holding a digest.
+    ///
+    /// Not a cached prepared statement: a generic plan would read every link of the digest
+    /// to sort them by name, which for a base layer shared by thousands of repositories
+    /// means thousands of scattered rows per page. Planned with the digest at hand, the
+    /// planner sees from the column's statistics when walking the repositories in name
+    /// order, probing each one's link, reaches a page sooner.
+    async fn locations(
+        &self,
+        client: &deadpool_postgres::Object,
+        params: Filters,
+        page: &PageRequest,
+    ) -> Result<Page<DigestLocation>, StorageError> {
+        let rows = client
+            .query(self.sql.digest_links.as_str(), &params.refs())
+            .await
+            .map_err(|e| classify("listing the repositories of a digest", e))?;
+        let items = rows
             .iter()
             .map(|row| {
                 let seen = stamp(row.get(3), row.get(4));
@@ -386,39 +509,7 @@ impl PgStore {
                 })
             })
             .collect::<Result<Vec<_>, StorageError>>()?;
-        let references = refs
-            .iter()
-            .map(|row| {
-                let k: String = row.get(1);
-                Ok(ContentReference {
-                    digest: parse("digest", row.get(0))?,
-                    kind: ReferenceKind::parse(&k).ok_or_else(|| corrupt("reference kind", k))?,
-                    media_type: row.get(2),
-                    size: u64_of(row.get(3)),
-                })
-            })
-            .collect::<Result<Vec<_>, StorageError>>()?;
-        let referenced_by = referrers
-            .iter()
-            .map(|row| {
-                let k: String = row.get(1);
-                Ok(Referrer {
-                    digest: parse("digest", row.get(0))?,
-                    kind: ReferenceKind::parse(&k).ok_or_else(|| corrupt("reference kind", k))?,
-                })
-            })
-            .collect::<Result<Vec<_>, StorageError>>()?;
-        Ok(Some(DigestInfo {
-            digest: digest.clone(),
-            kind: kind(content.map(|c| c.get(0)))?,
-            media_type: content.and_then(|c| c.get(1)),
-            size: content.and_then(|c| c.get::<_, Option<i64>>(2)).map(u64_of),
-            artifact_type: content.and_then(|c| c.get(3)),
-            first_seen: content.map(|c| time(c.get(4))),
-            repositories,
-            references,
-            referenced_by,
-        }))
+        Ok(Page::from_overfetch(items, page.effective_limit(), DigestLocation::cursor_key))
     }
 
     pub(crate) async fn list_events(&self, q: &EventQuery) -> Result<Page<LogEntry>, StorageError> {

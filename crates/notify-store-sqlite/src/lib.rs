@@ -86,8 +86,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use notify_core::query::{
-    DigestInfo, EventQuery, InventoryItem, InventoryQuery, Page, QuarantineQuery, QuarantineRecord,
-    RepositoryQuery, RepositoryStats, RepositorySummary, TagHistoryEntry, TagSummary,
+    DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, Page, QuarantineQuery,
+    QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary, TagHistoryEntry,
+    TagSummary,
 };
 use notify_core::{ApplyOutcome, Digest, LogEntry, PageRequest, Plan, RepoRef, Storage, StorageError, Tag};
 
@@ -217,6 +218,24 @@ impl Storage for SqliteStore {
     async fn digest(&self, digest: &Digest) -> Result<Option<DigestInfo>, StorageError> {
         let digest = digest.clone();
         self.inner.readers.read(move |conn| read::digest(conn, &digest)).await
+    }
+
+    async fn digest_repositories(
+        &self,
+        digest: &Digest,
+        page: &PageRequest,
+    ) -> Result<Page<DigestLocation>, StorageError> {
+        let (digest, page) = (digest.clone(), page.clone());
+        self.inner.readers.read(move |conn| read::digest_repositories(conn, &digest, &page)).await
+    }
+
+    async fn digest_referrers(
+        &self,
+        digest: &Digest,
+        page: &PageRequest,
+    ) -> Result<Page<Referrer>, StorageError> {
+        let (digest, page) = (digest.clone(), page.clone());
+        self.inner.readers.read(move |conn| read::digest_referrers(conn, &digest, &page)).await
     }
 
     async fn events(&self, query: &EventQuery) -> Result<Page<LogEntry>, StorageError> {

@@ -9,9 +9,9 @@
 
 use notify_core::command::ContentReference;
 use notify_core::query::{
-    DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, NameMatch, QuarantineQuery,
-    QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary, TagHistoryEntry,
-    TagSummary, Tombstone,
+    DIGEST_PAGE_SIZE, DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, NameMatch,
+    QuarantineQuery, QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary,
+    TagHistoryEntry, TagSummary, Tombstone,
 };
 use notify_core::{
     Action, ContentKind, Digest, LogEntry, Page, PageRequest, RepoRef, Stamp, StorageError, Tag, Timestamp,
@@ -20,7 +20,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use crate::error::{classify, corrupt};
-use crate::kinds::{content_kind, reference_kind};
+use crate::kinds::{content_kind, reference_kind, reference_rank};
 
 /// A tag `t` of repository `r` is live when its register is a set that neither a delete of
 /// its digest's link `l` (left-joined on the digest) nor the repository's delete outranks.
@@ -336,14 +336,71 @@ pub(crate) fn digest(conn: &Connection, digest: &Digest) -> Result<Option<Digest
         },
     )?
     .pop();
+    let first = PageRequest::first(DIGEST_PAGE_SIZE);
+    let repositories = digest_repositories(conn, digest, &first)?;
+    if content.is_none() && repositories.items.is_empty() {
+        return Ok(None);
+    }
+    let references = query(
+        conn,
+        "SELECT child, kind, media_type, size FROM content_references WHERE parent = ?1 ORDER BY child, kind",
+        params![d],
+        |row| {
+            Ok(ContentReference {
+                digest: parse("digest", get(row, 0)?)?,
+                kind: reference_kind(get(row, 1)?)?,
+                media_type: get(row, 2)?,
+                size: count(get(row, 3)?),
+            })
+        },
+    )?;
+    let referenced_by = digest_referrers(conn, digest, &first)?;
+    let content_kind_rank = content.as_ref().map(|c| c.0);
+    let (media_type, size, artifact_type, first_seen) = match content {
+        Some((_, media_type, size, artifact_type, first_seen)) => {
+            (media_type, size.map(count), artifact_type, Some(time(first_seen)))
+        }
+        None => (None, None, None, None),
+    };
+    Ok(Some(DigestInfo {
+        digest: digest.clone(),
+        kind: content_kind(content_kind_rank)?,
+        media_type,
+        size,
+        artifact_type,
+        first_seen,
+        repositories: repositories.items,
+        repositories_next: repositories.next,
+        references,
+        referenced_by: referenced_by.items,
+        referenced_by_next: referenced_by.next,
+    }))
+}
+
+/// A page of the repositories holding a digest, `(registry, name)` after the cursor's (empty
+/// strings on the first page, which sort before every repository).
+pub(crate) fn digest_repositories(
+    conn: &Connection,
+    digest: &Digest,
+    page: &PageRequest,
+) -> Result<Page<DigestLocation>, StorageError> {
+    let (registry, name) = match &page.after {
+        None => (String::new(), String::new()),
+        Some(c) => {
+            let mut key = c.to_key(2)?;
+            let name = key.pop().unwrap_or_default();
+            (key.pop().unwrap_or_default(), name)
+        }
+    };
+    let d = digest.as_str();
     let links = query(
         conn,
         "SELECT r.id, r.registry, r.name, l.first_seen, l.seen_at, l.seen_event, \
                 l.deleted_at, l.deleted_event, l.deleted_by, \
                 r.deleted_at, r.deleted_event, r.deleted_by, l.pull_count, l.last_pulled \
          FROM links l JOIN repositories r ON r.id = l.repo_id \
-         WHERE l.digest = ?1 ORDER BY r.registry, r.name",
-        params![d],
+         WHERE l.digest = ?1 AND (r.registry, r.name) > (?2, ?3) ORDER BY r.registry, r.name LIMIT ?4",
+        params![d, registry, name, limit(page)],
         |row| {
             let seen = stamp(get(row, 4)?, get(row, 5)?);
             let link_deleted = tombstone(get(row, 6)?, get(row, 7)?, get(row, 8)?);
@@ -364,56 +421,40 @@ pub(crate) fn digest(conn: &Connection, digest: &Digest) -> Result<Option<Digest
             ))
         },
     )?;
-    if content.is_none() && links.is_empty() {
-        return Ok(None);
-    }
     let live_tags = format!(
         "SELECT t.tag FROM repositories r JOIN tags t ON t.repo_id = r.id \
          LEFT JOIN links l ON l.repo_id = t.repo_id AND l.digest = t.digest \
          WHERE r.id = ?1 AND t.digest = ?2 AND {LIVE_TAG} ORDER BY t.tag"
     );
-    let mut repositories = Vec::with_capacity(links.len());
+    let mut locations = Vec::with_capacity(links.len());
     for (repo_id, mut location) in links {
         location.tags = query(conn, &live_tags, params![repo_id, d], |row| parse("tag", get(row, 0)?))?;
-        repositories.push(location);
+        locations.push(location);
     }
-    let references = query(
+    Ok(Page::from_overfetch(locations, page.effective_limit(), DigestLocation::cursor_key))
+}
+
+/// A page of the manifests referencing a digest, `(parent, kind)` after the cursor's.
+pub(crate) fn digest_referrers(
+    conn: &Connection,
+    digest: &Digest,
+    page: &PageRequest,
+) -> Result<Page<Referrer>, StorageError> {
+    let (parent, rank) = match &page.after {
+        None => (String::new(), -1),
+        Some(c) => {
+            let r = Referrer::from_cursor(c)?;
+            (r.digest.to_string(), reference_rank(r.kind))
+        }
+    };
+    let referrers = query(
         conn,
-        "SELECT child, kind, media_type, size FROM content_references WHERE parent = ?1 ORDER BY child, kind",
-        params![d],
-        |row| {
-            Ok(ContentReference {
-                digest: parse("digest", get(row, 0)?)?,
-                kind: reference_kind(get(row, 1)?)?,
-                media_type: get(row, 2)?,
-                size: count(get(row, 3)?),
-            })
-        },
-    )?;
-    let referenced_by = query(
-        conn,
-        "SELECT parent, kind FROM content_references WHERE child = ?1 ORDER BY parent, kind",
-        params![d],
+        "SELECT parent, kind FROM content_references \
+         WHERE child = ?1 AND (parent, kind) > (?2, ?3) ORDER BY parent, kind LIMIT ?4",
+        params![digest.as_str(), parent, rank, limit(page)],
         |row| Ok(Referrer { digest: parse("digest", get(row, 0)?)?, kind: reference_kind(get(row, 1)?)? }),
     )?;
-    let content_kind_rank = content.as_ref().map(|c| c.0);
-    let (media_type, size, artifact_type, first_seen) = match content {
-        Some((_, media_type, size, artifact_type, first_seen)) => {
-            (media_type, size.map(count), artifact_type, Some(time(first_seen)))
-        }
-        None => (None, None, None, None),
-    };
-    Ok(Some(DigestInfo {
-        digest: digest.clone(),
-        kind: content_kind(content_kind_rank)?,
-        media_type,
-        size,
-        artifact_type,
-        first_seen,
-        repositories,
-        references,
-        referenced_by,
-    }))
+    Ok(Page::from_overfetch(referrers, page.effective_limit(), Referrer::cursor_key))
 }
 
 /// The columns of `events` in `LogEntry` order.

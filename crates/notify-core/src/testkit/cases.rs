@@ -23,6 +23,7 @@ mod tags;
 pub use content::{
     a_digest_seen_only_in_a_delete_is_unknown_and_tombstoned, a_link_observed_after_its_delete_is_live_again,
     an_unknown_digest_is_none, content_facts_merge_to_the_greatest_kind_media_type_and_size,
+    the_repositories_and_referrers_of_a_digest_page_past_the_first_page,
 };
 pub use counting::{
     blob_pulls_are_logged_but_counted_only_when_the_policy_says,

@@ -19,8 +19,9 @@ use serde_json::Value;
 
 use crate::command::RepoRef;
 use crate::query::{
-    DigestInfo, EventQuery, InventoryItem, InventoryQuery, MAX_PAGE_SIZE, NameMatch, Page, QuarantineRecord,
-    RepositoryQuery, RepositoryStats, RepositorySummary, TagHistoryEntry, TagSummary,
+    DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, MAX_PAGE_SIZE, NameMatch, Page,
+    QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary, TagHistoryEntry,
+    TagSummary,
 };
 use crate::{
     Action, Cursor, Digest, LogEntry, PageRequest, RepositoryName, Storage, StorageError, Tag, Timestamp,
@@ -106,6 +107,15 @@ pub struct RepositorySnapshot {
     pub tag_history: BTreeMap<Tag, Listing<TagHistoryEntry>>,
 }
 
+/// The paged lists of one digest.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DigestLists {
+    /// `digest_repositories`.
+    pub repositories: Listing<DigestLocation>,
+    /// `digest_referrers`.
+    pub referrers: Listing<Referrer>,
+}
+
 /// Every answer of a store, for comparing stores.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StoreSnapshot {
@@ -120,6 +130,8 @@ pub struct StoreSnapshot {
     /// `digest` of every digest the log names, of everything those answers reference or are
     /// referenced by, and of one digest nothing names.
     pub digests: BTreeMap<Digest, Option<DigestInfo>>,
+    /// `digest_repositories` and `digest_referrers` of each of those digests, paged.
+    pub digest_lists: BTreeMap<Digest, DigestLists>,
     /// `events` without filters, paged.
     pub events: Listing<LoggedEvent>,
     /// `events` with one filter each, for values taken from the log, keyed by the filter.
@@ -318,6 +330,15 @@ pub async fn snapshot(store: &dyn Storage) -> StoreSnapshot {
         }
         digests.insert(digest, info);
     }
+    let mut digest_lists = BTreeMap::new();
+    for digest in digests.keys() {
+        let repositories =
+            read_list("digest_repositories", page, async |p| store.digest_repositories(digest, &p).await)
+                .await;
+        let referrers =
+            read_list("digest_referrers", page, async |p| store.digest_referrers(digest, &p).await).await;
+        digest_lists.insert(digest.clone(), DigestLists { repositories, referrers });
+    }
 
     let filtered_events = filtered_events(store, &log, &mut raws).await;
 
@@ -333,6 +354,7 @@ pub async fn snapshot(store: &dyn Storage) -> StoreSnapshot {
         repository_searches,
         repository_details,
         digests,
+        digest_lists,
         events,
         filtered_events,
         inventory,

@@ -11,7 +11,9 @@
 //! | `GET /api/v1/repositories/stats` | statistics of one repository |
 //! | `GET /api/v1/tags` | live tags of one repository, paged |
 //! | `GET /api/v1/tags/history` | every change of one tag, newest first, paged |
-//! | `GET /api/v1/digests/{digest}` | everything known about a digest |
+//! | `GET /api/v1/digests/{digest}` | everything known about a digest, with the first page of its repositories and referrers |
+//! | `GET /api/v1/digests/{digest}/repositories` | the repositories that hold or held a digest, paged |
+//! | `GET /api/v1/digests/{digest}/referrers` | the manifests that reference a digest, paged |
 //! | `GET /api/v1/events` | the event log, filtered, newest first, paged |
 //! | `GET /api/v1/inventory` | every live tag, for migration: a JSON page, or all pages as NDJSON with `Accept: application/x-ndjson` |
 //! | `GET /api/v1/inventory.ndjson` | the same, always NDJSON, streamed through all pages |
@@ -43,8 +45,8 @@ use crate::error::{ApiError, ErrorBody};
 use crate::metrics::Metrics;
 use crate::state::AppState;
 use model::{
-    DigestInfo, EventPage, InventoryItem, InventoryPage, QuarantinePage, RepositoryPage, RepositoryStats,
-    TagHistoryPage, TagPage,
+    DigestInfo, DigestLocationPage, EventPage, InventoryItem, InventoryPage, QuarantinePage, ReferrerPage,
+    RepositoryPage, RepositoryStats, TagHistoryPage, TagPage,
 };
 use params::{
     ApiQuery, EventsParams, InventoryParams, PageParams, RepositoriesParams, RepositoryParams,
@@ -209,6 +211,57 @@ pub(crate) async fn get_digest(
         Some(info) => Ok(Json(info.into())),
         None => Err(ApiError::not_found(format!("no event names digest {digest}"))),
     }
+}
+
+/// The repositories that hold or held a digest, by registry then name.
+#[utoipa::path(
+    get,
+    path = "/api/v1/digests/{digest}/repositories",
+    tag = "query",
+    params(("digest" = String, Path, description = "A digest, e.g. sha256:9658c7…"), PageParams),
+    responses(
+        (status = 200, description = "One page of repositories; empty for a digest no event named", body = DigestLocationPage),
+        (status = 400, description = "Not a digest, or an invalid parameter or cursor", body = ErrorBody),
+        (status = 401, description = "Missing or wrong read token", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    ),
+    security(("api_bearer" = []))
+)]
+pub(crate) async fn list_digest_repositories(
+    State(app): State<AppState>,
+    Path(digest): Path<String>,
+    ApiQuery(p): ApiQuery<PageParams>,
+) -> Result<Json<DigestLocationPage>, ApiError> {
+    let digest: Digest = params::parse("digest", &digest)?;
+    let page = params::page(p.limit, p.cursor, DEFAULT_PAGE_SIZE)?;
+    let locations =
+        app.read("digest_repositories", app.shared().store.digest_repositories(&digest, &page)).await?;
+    Ok(Json(locations.into()))
+}
+
+/// The manifests that reference a digest, by digest then kind.
+#[utoipa::path(
+    get,
+    path = "/api/v1/digests/{digest}/referrers",
+    tag = "query",
+    params(("digest" = String, Path, description = "A digest, e.g. sha256:9658c7…"), PageParams),
+    responses(
+        (status = 200, description = "One page of referrers; empty when nothing references the digest", body = ReferrerPage),
+        (status = 400, description = "Not a digest, or an invalid parameter or cursor", body = ErrorBody),
+        (status = 401, description = "Missing or wrong read token", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    ),
+    security(("api_bearer" = []))
+)]
+pub(crate) async fn list_digest_referrers(
+    State(app): State<AppState>,
+    Path(digest): Path<String>,
+    ApiQuery(p): ApiQuery<PageParams>,
+) -> Result<Json<ReferrerPage>, ApiError> {
+    let digest: Digest = params::parse("digest", &digest)?;
+    let page = params::page(p.limit, p.cursor, DEFAULT_PAGE_SIZE)?;
+    let referrers = app.read("digest_referrers", app.shared().store.digest_referrers(&digest, &page)).await?;
+    Ok(Json(referrers.into()))
 }
 
 /// The event log, filtered, newest first.

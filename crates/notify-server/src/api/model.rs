@@ -283,12 +283,18 @@ pub struct DigestInfo {
     /// First seen anywhere.
     #[schema(value_type = Option<String>, format = DateTime)]
     pub first_seen: Option<notify_core::Timestamp>,
-    /// Repositories that hold or held it, by registry then name.
+    /// Repositories that hold or held it, by registry then name: the first 100.
     pub repositories: Vec<DigestLocation>,
+    /// When there are more, pass as `cursor` to `/api/v1/digests/{digest}/repositories`;
+    /// null when that was all.
+    pub repositories_next: Option<String>,
     /// What it references.
     pub references: Vec<ContentReference>,
-    /// What references it.
+    /// The manifests that reference it, by digest then kind: the first 100.
     pub referenced_by: Vec<Referrer>,
+    /// When there are more, pass as `cursor` to `/api/v1/digests/{digest}/referrers`; null
+    /// when that was all.
+    pub referenced_by_next: Option<String>,
 }
 
 impl From<core::DigestInfo> for DigestInfo {
@@ -301,8 +307,10 @@ impl From<core::DigestInfo> for DigestInfo {
             artifact_type: d.artifact_type,
             first_seen: d.first_seen,
             repositories: d.repositories.into_iter().map(Into::into).collect(),
+            repositories_next: d.repositories_next.map(|c| c.as_str().to_owned()),
             references: d.references.into_iter().map(Into::into).collect(),
             referenced_by: d.referenced_by.into_iter().map(Into::into).collect(),
+            referenced_by_next: d.referenced_by_next.map(|c| c.as_str().to_owned()),
         }
     }
 }
@@ -512,6 +520,8 @@ macro_rules! page_type {
 page_type!(RepositoryPage, RepositorySummary, "repositories, by registry then name");
 page_type!(TagPage, TagSummary, "live tags, by name");
 page_type!(TagHistoryPage, TagHistoryEntry, "a tag's changes, newest first");
+page_type!(DigestLocationPage, DigestLocation, "the repositories of a digest, by registry then name");
+page_type!(ReferrerPage, Referrer, "the manifests referencing a digest, by digest then kind");
 page_type!(EventPage, LogEntry, "log entries, newest first");
 page_type!(InventoryPage, InventoryItem, "live tags of every repository, by registry, repository and tag");
 page_type!(QuarantinePage, QuarantineRecord, "quarantined events, newest first");

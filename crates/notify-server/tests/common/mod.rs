@@ -18,8 +18,9 @@ use axum::body::Body;
 use axum::http::{Method, Request, Response, StatusCode, header};
 use http_body_util::BodyExt as _;
 use notify_core::query::{
-    DigestInfo, EventQuery, InventoryItem, InventoryQuery, Page, QuarantineQuery, QuarantineRecord,
-    RepositoryQuery, RepositoryStats, RepositorySummary, TagHistoryEntry, TagSummary,
+    DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, Page, QuarantineQuery,
+    QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary, TagHistoryEntry,
+    TagSummary,
 };
 use notify_core::{
     ApplyOutcome, Digest, LogEntry, MemoryStore, PageRequest, Plan, RepoRef, Storage, StorageError, Tag,
@@ -245,6 +246,22 @@ impl Storage for FlakyStore {
     async fn digest(&self, digest: &Digest) -> Result<Option<DigestInfo>, StorageError> {
         self.check()?;
         self.inner.digest(digest).await
+    }
+    async fn digest_repositories(
+        &self,
+        digest: &Digest,
+        page: &PageRequest,
+    ) -> Result<Page<DigestLocation>, StorageError> {
+        self.check()?;
+        self.inner.digest_repositories(digest, page).await
+    }
+    async fn digest_referrers(
+        &self,
+        digest: &Digest,
+        page: &PageRequest,
+    ) -> Result<Page<Referrer>, StorageError> {
+        self.check()?;
+        self.inner.digest_referrers(digest, page).await
     }
     async fn events(&self, query: &EventQuery) -> Result<Page<LogEntry>, StorageError> {
         self.check()?;

@@ -383,6 +383,19 @@ class Emulator:
             "ok": 1,
         }
 
+    def cmd_dropindexes(self, db, doc):
+        # One index by name, as MongoDB does; an unknown name is IndexNotFound (27).
+        name = doc["dropIndexes"]
+        if name not in self.client[db].list_collection_names():
+            raise CommandError(26, "NamespaceNotFound", "ns not found")
+        coll = self.coll(db, doc, "dropIndexes")
+        before = len(coll.index_information())
+        index = doc["index"]
+        if not isinstance(index, str) or index not in coll.index_information():
+            raise CommandError(27, "IndexNotFound", "index not found with name [%s]" % index)
+        coll.drop_index(index)
+        return {"nIndexesWas": before, "ok": 1}
+
     def cmd_listindexes(self, db, doc):
         coll = self.coll(db, doc, "listIndexes")
         docs = []

@@ -2,12 +2,17 @@
 
 use serde_json::json;
 
-use super::{digest_info, digest_info_opt, log_of, name, repo, repositories_of, some, stats_of, tombstone};
+use super::{
+    check_paging, digest_info, digest_info_opt, log_of, name, repo, repositories_of, some, stats_of,
+    tombstone,
+};
 use crate::command::ContentReference;
 use crate::media_type::{DOCKER_SCHEMA2, OCI_CONFIG, OCI_MANIFEST};
-use crate::query::{DigestInfo, DigestLocation, EventQuery, Referrer, RepositoryQuery, RepositorySummary};
+use crate::query::{
+    DIGEST_PAGE_SIZE, DigestInfo, DigestLocation, EventQuery, Referrer, RepositoryQuery, RepositorySummary,
+};
 use crate::testkit::builder::{DEFAULT_HOST, EventBuilder, OCI_LAYER, apply_all, test_digest, time};
-use crate::{ContentKind, Digest, Policy, ReferenceKind, Storage};
+use crate::{ContentKind, Cursor, Digest, PageRequest, Policy, ReferenceKind, Storage};
 
 const REPO: &str = "team/app";
 
@@ -54,8 +59,10 @@ pub async fn a_digest_seen_only_in_a_delete_is_unknown_and_tombstoned(store: &dy
             artifact_type: None,
             first_seen: None,
             repositories: vec![location.clone()],
+            repositories_next: None,
             references: vec![],
             referenced_by: vec![],
+            referenced_by_next: None,
         },
         "digest seen only in a delete"
     );
@@ -149,6 +156,7 @@ pub async fn content_facts_merge_to_the_greatest_kind_media_type_and_size(store:
             pull_count: 2,
             last_pulled: Some(time(13)),
         }],
+        repositories_next: None,
         references: vec![
             ContentReference {
                 digest: config.clone(),
@@ -170,6 +178,7 @@ pub async fn content_facts_merge_to_the_greatest_kind_media_type_and_size(store:
             },
         ],
         referenced_by: vec![],
+        referenced_by_next: None,
     };
     assert_eq!(digest_info(store, x.as_str()).await, expected(&x), "facts merged in arrival order");
     assert_eq!(digest_info(store, y.as_str()).await, expected(&y), "facts merged in reverse order");
@@ -232,4 +241,105 @@ pub async fn a_link_observed_after_its_delete_is_live_again(store: &dyn Storage)
         "deleted by a greater id at the observation's time"
     );
     assert_eq!(stats_of(store, &repo(DEFAULT_HOST, REPO)).await.live_digests, 2, "live digests");
+}
+
+/// The repositories and the referrers of a digest are lists like any other: `digest()` holds
+/// the first [`DIGEST_PAGE_SIZE`] of each with a cursor to the rest, and
+/// `digest_repositories`/`digest_referrers` page them in order (registries, then names, by
+/// bytes; referrers by digest, then kind in the order config, layer, child, subject, so one
+/// manifest naming a blob twice is two items). An unknown digest has empty lists.
+pub async fn the_repositories_and_referrers_of_a_digest_page_past_the_first_page(store: &dyn Storage) {
+    let shared = test_digest(0xb10b);
+    let first = DIGEST_PAGE_SIZE as usize;
+    let mut events = Vec::new();
+    let mut repositories = Vec::new();
+    // One more repository than a page: one on a registry that sorts first, the rest on the
+    // default one.
+    events.push(EventBuilder::push("blob-first", time(1), "zz").host("a.test").blob(&shared, 10));
+    repositories.push("a.test/zz".to_owned());
+    for i in 0..first as i64 {
+        let name = format!("r{i:03}");
+        events.push(EventBuilder::push(&format!("blob-{name}"), time(2 + i), &name).blob(&shared, 10));
+        repositories.push(format!("{DEFAULT_HOST}/{name}"));
+    }
+    // A page of manifests referencing it: the first as config and as layer, the rest as a
+    // layer, which makes one referrer more than a page.
+    let mut referrers = Vec::new();
+    for i in 0..DIGEST_PAGE_SIZE {
+        let manifest = test_digest(0x1000 + i);
+        let push = EventBuilder::push(&format!("manifest-{i:03}"), time(200 + i64::from(i)), "r000");
+        let push = if i == 0 {
+            referrers.push((manifest.clone(), ReferenceKind::Config));
+            push.manifest(&manifest, 400).image((&shared, 10), &[(&shared, 10)])
+        } else {
+            push.manifest(&manifest, 400).image((&test_digest(0xc0f), 5), &[(&shared, 10)])
+        };
+        referrers.push((manifest, ReferenceKind::Layer));
+        events.push(push);
+    }
+    apply_all(store, &events, &Policy::default()).await;
+
+    let info = digest_info(store, shared.as_str()).await;
+    let names: Vec<String> =
+        info.repositories.iter().map(|l| format!("{}/{}", l.registry, l.repository)).collect();
+    assert_eq!(names, repositories[..first], "digest(): the first page of repositories");
+    let last = &info.repositories[first - 1];
+    assert_eq!(
+        info.repositories_next,
+        Some(Cursor::from_key(&last.cursor_key())),
+        "digest(): repositories go on"
+    );
+    let rest = store
+        .digest_repositories(&shared, &PageRequest { after: info.repositories_next.clone(), limit: 1000 })
+        .await
+        .expect("repositories after the first page");
+    let rest: Vec<String> = rest.items.iter().map(|l| format!("{}/{}", l.registry, l.repository)).collect();
+    assert_eq!(rest, repositories[first..], "the repositories after digest()'s page");
+    let referred: Vec<(Digest, ReferenceKind)> =
+        info.referenced_by.iter().map(|r| (r.digest.clone(), r.kind)).collect();
+    assert_eq!(referred, referrers[..first], "digest(): the first page of referrers");
+    let rest = store
+        .digest_referrers(&shared, &PageRequest { after: info.referenced_by_next.clone(), limit: 1000 })
+        .await
+        .expect("referrers after the first page");
+    assert_eq!(
+        rest.items.iter().map(|r| (r.digest.clone(), r.kind)).collect::<Vec<_>>(),
+        referrers[first..],
+        "the referrers after digest()'s page"
+    );
+    assert_eq!(rest.next, None, "no referrers after those");
+
+    check_paging(
+        "repositories of the shared blob",
+        &repositories,
+        |l: &DigestLocation| format!("{}/{}", l.registry, l.repository),
+        async |p| store.digest_repositories(&shared, &p).await,
+    )
+    .await;
+    check_paging(
+        "referrers of the shared blob",
+        &referrers,
+        |r: &Referrer| (r.digest.clone(), r.kind),
+        async |p| store.digest_referrers(&shared, &p).await,
+    )
+    .await;
+    // The other config is referenced by all manifests but the first, and listed although no
+    // event named it; a manifest is referenced by nobody.
+    let config = store
+        .digest_referrers(&test_digest(0xc0f), &PageRequest::first(1000))
+        .await
+        .expect("referrers of a digest known only as a reference");
+    assert_eq!((config.items.len(), config.next), (first - 1, None), "the other config");
+    let manifest = digest_info(store, test_digest(0x1000).as_str()).await;
+    assert_eq!((manifest.referenced_by, manifest.referenced_by_next), (vec![], None), "a manifest");
+
+    let unknown = test_digest(0xdead);
+    for limit in [1, 1000] {
+        let page = PageRequest::first(limit);
+        let repos =
+            store.digest_repositories(&unknown, &page).await.expect("repositories of an unknown digest");
+        assert_eq!((repos.items, repos.next), (vec![], None), "repositories of an unknown digest");
+        let refs = store.digest_referrers(&unknown, &page).await.expect("referrers of an unknown digest");
+        assert_eq!((refs.items, refs.next), (vec![], None), "referrers of an unknown digest");
+    }
 }

@@ -313,8 +313,10 @@ fn blob_info(d: &str, size: u64, first_seen: &str) -> DigestInfo {
         artifact_type: None,
         first_seen: Some(ts(first_seen)),
         repositories: vec![],
+        repositories_next: None,
         references: vec![],
         referenced_by: vec![],
+        referenced_by_next: None,
     }
 }
 
@@ -335,6 +337,7 @@ async fn assert_basic_digests(store: &dyn Storage) {
                 },
             ],
             referenced_by: vec![referrer(MANIFEST_A, Layer)],
+            referenced_by_next: None,
             ..blob_info(LAYER_A, 122, "2026-11-22T20:55:53.134282Z")
         },
         "digest {LAYER_A} (layer A)"
@@ -347,6 +350,7 @@ async fn assert_basic_digests(store: &dyn Storage) {
                 location(TEAM_APP, "2026-11-22T20:55:56.279499Z"),
             ],
             referenced_by: vec![referrer(MANIFEST_A, Config)],
+            referenced_by_next: None,
             ..blob_info(CONFIG_A, 190, "2026-11-22T20:55:53.179635Z")
         },
         "digest {CONFIG_A} (config A)"
@@ -377,11 +381,13 @@ async fn assert_basic_digests(store: &dyn Storage) {
                     ..location(TEAM_APP, "2026-11-22T20:55:56.284463Z")
                 },
             ],
+            repositories_next: None,
             references: vec![
                 reference(CONFIG_A, Config, OCI_CONFIG, 190),
                 reference(LAYER_A, Layer, OCI_LAYER, 122),
             ],
             referenced_by: vec![],
+            referenced_by_next: None,
         },
         "digest {MANIFEST_A} (manifest A)"
     );
@@ -393,6 +399,7 @@ async fn assert_basic_digests(store: &dyn Storage) {
                 location(MULTI, "2026-11-22T20:55:59.359730Z"),
             ],
             referenced_by: vec![referrer(MANIFEST_AMD64, Layer)],
+            referenced_by_next: None,
             ..blob_info(LAYER_AMD64, 112, "2026-11-22T20:55:59.359730Z")
         },
         "digest {LAYER_AMD64} (amd64 layer)"
@@ -405,6 +412,7 @@ async fn assert_basic_digests(store: &dyn Storage) {
                 location(MULTI, "2026-11-22T20:55:59.377847Z"),
             ],
             referenced_by: vec![referrer(MANIFEST_AMD64, Config)],
+            referenced_by_next: None,
             ..blob_info(CONFIG_AMD64, 190, "2026-11-22T20:55:59.377847Z")
         },
         "digest {CONFIG_AMD64} (amd64 config)"
@@ -430,11 +438,13 @@ async fn assert_basic_digests(store: &dyn Storage) {
                     ..location(MULTI, "2026-11-22T20:55:59.383198Z")
                 },
             ],
+            repositories_next: None,
             references: vec![
                 reference(LAYER_AMD64, Layer, OCI_LAYER, 112),
                 reference(CONFIG_AMD64, Config, OCI_CONFIG, 190),
             ],
             referenced_by: vec![referrer(INDEX, Child)],
+            referenced_by_next: None,
         },
         "digest {MANIFEST_AMD64} (amd64 manifest)"
     );
@@ -443,6 +453,7 @@ async fn assert_basic_digests(store: &dyn Storage) {
         DigestInfo {
             repositories: vec![location(MULTI, "2026-11-22T20:55:59.402055Z")],
             referenced_by: vec![referrer(MANIFEST_ARM64, Layer)],
+            referenced_by_next: None,
             ..blob_info(LAYER_ARM64, 112, "2026-11-22T20:55:59.402055Z")
         },
         "digest {LAYER_ARM64} (arm64 layer)"
@@ -452,6 +463,7 @@ async fn assert_basic_digests(store: &dyn Storage) {
         DigestInfo {
             repositories: vec![location(MULTI, "2026-11-22T20:55:59.419734Z")],
             referenced_by: vec![referrer(MANIFEST_ARM64, Config)],
+            referenced_by_next: None,
             ..blob_info(CONFIG_ARM64, 190, "2026-11-22T20:55:59.419734Z")
         },
         "digest {CONFIG_ARM64} (arm64 config)"
@@ -466,11 +478,13 @@ async fn assert_basic_digests(store: &dyn Storage) {
             artifact_type: None,
             first_seen: Some(ts("2026-11-22T20:55:59.425751Z")),
             repositories: vec![location(MULTI, "2026-11-22T20:55:59.425751Z")],
+            repositories_next: None,
             references: vec![
                 reference(LAYER_ARM64, Layer, OCI_LAYER, 112),
                 reference(CONFIG_ARM64, Config, OCI_CONFIG, 190),
             ],
             referenced_by: vec![referrer(INDEX, Child)],
+            referenced_by_next: None,
         },
         "digest {MANIFEST_ARM64} (arm64 manifest)"
     );
@@ -489,11 +503,13 @@ async fn assert_basic_digests(store: &dyn Storage) {
                 last_pulled: Some(ts("2026-11-22T20:56:05.501491Z")),
                 ..location(MULTI, "2026-11-22T20:55:59.429820Z")
             }],
+            repositories_next: None,
             references: vec![
                 reference(MANIFEST_ARM64, Child, OCI_MANIFEST, 418),
                 reference(MANIFEST_AMD64, Child, OCI_MANIFEST, 418),
             ],
             referenced_by: vec![],
+            referenced_by_next: None,
         },
         "digest {INDEX} (index)"
     );

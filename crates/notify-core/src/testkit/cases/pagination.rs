@@ -359,6 +359,27 @@ pub async fn garbage_cursors_are_invalid_cursor_errors_on_every_list(store: &dyn
             "inventory of nowhere",
             store.inventory(&inventory(Some("nowhere.test"))).await.map(drop),
         );
+        let held = test_digest(1);
+        let unknown = test_digest(0xdead);
+        expect_invalid("repositories of a digest", store.digest_repositories(&held, &page).await.map(drop));
+        expect_invalid(
+            "repositories of an unknown digest",
+            store.digest_repositories(&unknown, &page).await.map(drop),
+        );
+        expect_invalid("referrers of a digest", store.digest_referrers(&held, &page).await.map(drop));
+        expect_invalid(
+            "referrers of an unknown digest",
+            store.digest_referrers(&unknown, &page).await.map(drop),
+        );
+    }
+    // A referrer's key is a digest and a reference kind: two strings are not enough.
+    let digest = test_digest(1).to_string();
+    for garbage in [hex("[\"a\",\"layer\"]"), hex(&format!("[\"{digest}\",\"bogus\"]"))] {
+        let page = PageRequest { after: Some(Cursor::new(garbage.clone())), limit: 10 };
+        match store.digest_referrers(&test_digest(1), &page).await {
+            Err(StorageError::InvalidCursor(_)) => {}
+            other => panic!("referrers with cursor {garbage:?}: expected InvalidCursor, got {other:?}"),
+        }
     }
 }
 
