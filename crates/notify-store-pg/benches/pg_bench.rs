@@ -457,9 +457,9 @@ async fn load(store: &PgStore, a: &Args, schema: &str, database: Option<&support
         || (notify_pg_cluster::cpu_seconds(std::process::id(), false), database.map(|c| c.cpu_seconds()));
     let per_event = |before: (f64, Option<f64>), n: usize| {
         let after = cpu();
-        let us = |a: f64, b: f64| format!("{:.0}", (a - b) * 1e6 / n as f64);
+        let us = |a: f64, b: f64| format!("{:.0} µs", (a - b) * 1e6 / n as f64);
         let db = after.1.zip(before.1).map_or_else(|| "not measured".to_owned(), |(a, b)| us(a, b));
-        format!("CPU per event: bench {} µs, database {db} µs", us(after.0, before.0))
+        format!("CPU per event: bench {}, database {db}", us(after.0, before.0))
     };
 
     // Serial: the first tenth (at most 20,000) with one writer.

@@ -132,14 +132,14 @@ impl Sql {
             ),
             // Keyset pages: `(registry, name)` and `(parent, kind)` after the cursor's; the
             // first page passes empty strings, which sort before every name and digest.
-            digest_links: q("SELECT r.registry, r.name, l.first_seen, l.seen_at, l.seen_event, \
+            digest_links: q("SELECT l.registry, l.name, l.first_seen, l.seen_at, l.seen_event, \
                         l.deleted_at, l.deleted_event, l.deleted_by, \
                         r.deleted_at, r.deleted_event, r.deleted_by, l.pull_count, l.last_pulled, \
                         ARRAY(SELECT t.tag FROM {s}.live_tags t \
                               WHERE t.repo_id = l.repo_id AND t.digest = l.digest ORDER BY t.tag) \
                  FROM {s}.links l JOIN {s}.repositories r ON r.id = l.repo_id \
-                 WHERE l.digest = $1 AND (r.registry, r.name) > ($2::text COLLATE \"C\", $3::text COLLATE \"C\") \
-                 ORDER BY r.registry, r.name LIMIT $4"),
+                 WHERE l.digest = $1 AND (l.registry, l.name) > ($2::text COLLATE \"C\", $3::text COLLATE \"C\") \
+                 ORDER BY l.registry, l.name LIMIT $4"),
             // Enum order is declaration order, the order of `ReferenceKind`.
             digest_refs: q("SELECT child, kind::text, media_type, size FROM {s}.content_references \
                  WHERE parent = $1 ORDER BY child, kind"),

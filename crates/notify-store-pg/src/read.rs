@@ -469,23 +469,17 @@ impl PgStore {
         Ok(f)
     }
 
-    /// A page of the repositories holding a digest.
-    ///
-    /// Not a cached prepared statement: a generic plan would read every link of the digest
-    /// to sort them by name, which for a base layer shared by thousands of repositories
-    /// means thousands of scattered rows per page. Planned with the digest at hand, the
-    /// planner sees from the column's statistics when walking the repositories in name
-    /// order, probing each one's link, reaches a page sooner.
+    /// A page of the repositories holding a digest: one range of the index of links by
+    /// `(digest, registry, name)` (migration 5).
     async fn locations(
         &self,
         client: &deadpool_postgres::Object,
         params: Filters,
         page: &PageRequest,
     ) -> Result<Page<DigestLocation>, StorageError> {
-        let rows = client
-            .query(self.sql.digest_links.as_str(), &params.refs())
-            .await
-            .map_err(|e| classify("listing the repositories of a digest", e))?;
+        let failed = |e| classify("listing the repositories of a digest", e);
+        let statement = client.prepare_cached(&self.sql.digest_links).await.map_err(failed)?;
+        let rows = client.query(&statement, &params.refs()).await.map_err(failed)?;
         let items = rows
             .iter()
             .map(|row| {
