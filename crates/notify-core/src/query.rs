@@ -284,6 +284,23 @@ impl DigestLocation {
     pub fn cursor_key(&self) -> Vec<String> {
         vec![self.registry.clone(), self.repository.to_string()]
     }
+
+    /// The `(registry, repository)` a page of that list starts after: the cursor's, or two
+    /// empty strings (before every repository, whose name is never empty) on the first page.
+    ///
+    /// ```
+    /// use notify_core::query::DigestLocation;
+    /// use notify_core::{Cursor, PageRequest};
+    /// assert_eq!(DigestLocation::position_after(&PageRequest::first(10)).unwrap(), (String::new(), String::new()));
+    /// let after = Cursor::from_key(&["registry.test".into(), "team/app".into()]);
+    /// let page = PageRequest { after: Some(after), limit: 10 };
+    /// assert_eq!(DigestLocation::position_after(&page).unwrap(), ("registry.test".into(), "team/app".into()));
+    /// ```
+    pub fn position_after(page: &PageRequest) -> Result<(String, String), StorageError> {
+        let Some(cursor) = &page.after else { return Ok((String::new(), String::new())) };
+        let mut key = cursor.to_key(2)?.into_iter();
+        Ok((key.next().unwrap_or_default(), key.next().unwrap_or_default()))
+    }
 }
 
 /// A manifest that references a digest.

@@ -432,17 +432,10 @@ impl PgStore {
         referrer_page(&rows, page)
     }
 
-    /// The digest, the cursor's `(registry, repository)` (empty strings, which sort before
-    /// every repository, on the first page) and the overfetching limit.
+    /// The digest, the `(registry, repository)` the page starts after and the overfetching
+    /// limit.
     fn location_params(digest: &Digest, page: &PageRequest) -> Result<Filters, StorageError> {
-        let (registry, name) = match &page.after {
-            None => (String::new(), String::new()),
-            Some(c) => {
-                let mut key = c.to_key(2)?;
-                let name = key.pop().unwrap_or_default();
-                (key.pop().unwrap_or_default(), name)
-            }
-        };
+        let (registry, name) = DigestLocation::position_after(page)?;
         let mut f = Filters::default();
         f.param(digest.to_string());
         f.param(registry);

@@ -384,14 +384,7 @@ pub(crate) fn digest_repositories(
     digest: &Digest,
     page: &PageRequest,
 ) -> Result<Page<DigestLocation>, StorageError> {
-    let (registry, name) = match &page.after {
-        None => (String::new(), String::new()),
-        Some(c) => {
-            let mut key = c.to_key(2)?;
-            let name = key.pop().unwrap_or_default();
-            (key.pop().unwrap_or_default(), name)
-        }
-    };
+    let (registry, name) = DigestLocation::position_after(page)?;
     let d = digest.as_str();
     let links = query(
         conn,
