@@ -123,17 +123,17 @@ fn repo_tombstone(row: &Row, first: usize) -> Option<Tombstone> {
     )
 }
 
+/// The reference kind in column `i`, stored as the enum's label.
+fn reference_kind(row: &Row, i: usize) -> Result<ReferenceKind, StorageError> {
+    let k: String = row.get(i);
+    ReferenceKind::parse(&k).ok_or_else(|| corrupt("reference kind", k))
+}
+
 /// Referrers from rows of `(parent, kind)`.
 fn referrer_page(rows: &[Row], page: &PageRequest) -> Result<Page<Referrer>, StorageError> {
     let items = rows
         .iter()
-        .map(|row| {
-            let k: String = row.get(1);
-            Ok(Referrer {
-                digest: parse("digest", row.get(0))?,
-                kind: ReferenceKind::parse(&k).ok_or_else(|| corrupt("reference kind", k))?,
-            })
-        })
+        .map(|row| Ok(Referrer { digest: parse("digest", row.get(0))?, kind: reference_kind(row, 1)? }))
         .collect::<Result<Vec<_>, StorageError>>()?;
     Ok(Page::from_overfetch(items, page.effective_limit(), Referrer::cursor_key))
 }
@@ -385,10 +385,9 @@ impl PgStore {
         let references = refs
             .iter()
             .map(|row| {
-                let k: String = row.get(1);
                 Ok(ContentReference {
                     digest: parse("digest", row.get(0))?,
-                    kind: ReferenceKind::parse(&k).ok_or_else(|| corrupt("reference kind", k))?,
+                    kind: reference_kind(row, 1)?,
                     media_type: row.get(2),
                     size: u64_of(row.get(3)),
                 })
