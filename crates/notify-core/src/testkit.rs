@@ -118,6 +118,7 @@ macro_rules! conformance_suite {
             content_facts_merge_to_the_greatest_kind_media_type_and_size
             a_link_observed_after_its_delete_is_live_again
             the_repositories_and_referrers_of_a_digest_page_past_the_first_page
+            inventory_items_show_the_current_media_type_of_their_digest
         );
     };
     (@cases ($factory:expr) $($case:ident)*) => {

@@ -30,6 +30,11 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 3, name: "apply_plans", sql: include_str!("../migrations/0003_apply_plans.sql") },
     Migration { version: 4, name: "liveness", sql: include_str!("../migrations/0004_liveness.sql") },
     Migration { version: 5, name: "digest_pages", sql: include_str!("../migrations/0005_digest_pages.sql") },
+    Migration {
+        version: 6,
+        name: "tag_media_type",
+        sql: include_str!("../migrations/0006_tag_media_type.sql"),
+    },
 ];
 
 /// The version a fully migrated schema is at.

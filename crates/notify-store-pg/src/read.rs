@@ -615,11 +615,11 @@ impl PgStore {
             let sql = format!(
                 "WITH b AS (SELECT id, registry, name FROM {s}.repositories {} \
                             ORDER BY registry, name LIMIT {repo_batch}) \
-                 SELECT b.registry, b.name, t.tag, t.digest, c.media_type \
-                 FROM b LEFT JOIN LATERAL (SELECT lt.tag, lt.digest FROM {s}.live_tags lt \
+                 SELECT b.registry, b.name, t.tag, t.digest, t.media_type \
+                 FROM b LEFT JOIN LATERAL (SELECT lt.tag, lt.digest, lt.media_type \
+                                           FROM {s}.live_tags lt \
                                            WHERE lt.repo_id = b.id {after_tag} \
                                            ORDER BY lt.tag LIMIT {batch}) t ON true \
-                 LEFT JOIN {s}.content c ON c.digest = t.digest \
                  ORDER BY b.registry, b.name, t.tag NULLS FIRST",
                 f.where_clause()
             );

@@ -3,6 +3,7 @@
 
 mod support;
 
+use notify_core::media_type::DOCKER_SCHEMA2;
 use notify_core::query::EventQuery;
 use notify_core::testkit::builder::{EventBuilder, apply_all, test_digest, time};
 use notify_core::testkit::fixtures::{read_body, replay_bodies, scenario_dir, scenario_files};
@@ -75,11 +76,12 @@ async fn an_upgrade_from_the_previous_version_keeps_the_data() {
     assert_eq!(store.events(&EventQuery::default()).await.unwrap().items.len(), 2);
 }
 
-/// Migration 4 moved liveness from the read side into flags and counts kept on write; what
-/// version 3 wrote must come out of the upgrade with the flags and counts it would have had,
-/// and the triggers must carry on from there.
+/// Migration 4 moved liveness from the read side into flags and counts kept on write, and
+/// migration 6 copies each tag's media type onto it; what version 3 wrote must come out of
+/// the upgrade with the flags, counts and media types it would have had, and the triggers
+/// must carry on from there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn liveness_kept_on_write_is_backfilled_from_what_version_3_wrote() {
+async fn data_kept_on_write_is_backfilled_from_what_version_3_wrote() {
     let config = support::cluster().config(&support::fresh_schema());
     let pg = PgStore::connect_without_migrating(&config).unwrap();
     pg.migrate_to(3).await.unwrap();
@@ -87,6 +89,7 @@ async fn liveness_kept_on_write_is_backfilled_from_what_version_3_wrote() {
     let policy = Policy::default();
 
     let (m1, m2, m3) = (test_digest(1), test_digest(2), test_digest(3));
+    let (m4, m5) = (test_digest(4), test_digest(5));
     let before = [
         EventBuilder::push("p1", time(10), "team/app").manifest(&m1, 10).tag("1.0"),
         EventBuilder::push("p2", time(11), "team/app").manifest(&m2, 10).tag("2.0"),
@@ -96,6 +99,9 @@ async fn liveness_kept_on_write_is_backfilled_from_what_version_3_wrote() {
         EventBuilder::delete("d1", time(14), "team/app").manifest(&m1, 10),
         EventBuilder::push("p4", time(15), "team/gone").manifest(&m3, 10).tag("x"),
         EventBuilder::delete("d2", time(16), "team/gone"),
+        // A tag whose digest's media type a later pull raised.
+        EventBuilder::push("p7", time(17), "team/app").manifest(&m4, 10).media_type(DOCKER_SCHEMA2).tag("d"),
+        EventBuilder::pull("g2", time(18), "team/app").manifest(&m4, 10),
     ];
     // Written through version 3's own functions.
     apply_all(&pg, &before, &policy).await;
@@ -118,6 +124,8 @@ async fn liveness_kept_on_write_is_backfilled_from_what_version_3_wrote() {
         EventBuilder::push("p6", time(21), "team/app").manifest(&m1, 10).tag("1.0"),
         EventBuilder::delete("d3", time(22), "team/app").manifest(&m2, 10),
         EventBuilder::delete("d4", time(23), "team/gone"),
+        EventBuilder::push("p8", time(24), "team/app").manifest(&m5, 10).media_type(DOCKER_SCHEMA2).tag("e"),
+        EventBuilder::pull("g3", time(25), "team/app").manifest(&m5, 10),
     ];
     apply_all(&pg, &after, &policy).await;
     apply_all(&reference, &after, &policy).await;

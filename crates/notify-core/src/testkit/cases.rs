@@ -23,6 +23,7 @@ mod tags;
 pub use content::{
     a_digest_seen_only_in_a_delete_is_unknown_and_tombstoned, a_link_observed_after_its_delete_is_live_again,
     an_unknown_digest_is_none, content_facts_merge_to_the_greatest_kind_media_type_and_size,
+    inventory_items_show_the_current_media_type_of_their_digest,
     the_repositories_and_referrers_of_a_digest_page_past_the_first_page,
 };
 pub use counting::{

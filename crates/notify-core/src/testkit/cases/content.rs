@@ -3,8 +3,8 @@
 use serde_json::json;
 
 use super::{
-    check_paging, digest_info, digest_info_opt, log_of, name, repo, repositories_of, some, stats_of,
-    tombstone,
+    check_paging, digest_info, digest_info_opt, inventory_of, log_of, name, repo, repositories_of, some,
+    stats_of, tombstone,
 };
 use crate::command::ContentReference;
 use crate::media_type::{DOCKER_SCHEMA2, OCI_CONFIG, OCI_MANIFEST};
@@ -341,5 +341,52 @@ pub async fn the_repositories_and_referrers_of_a_digest_page_past_the_first_page
         assert_eq!((repos.items, repos.next), (vec![], None), "repositories of an unknown digest");
         let refs = store.digest_referrers(&unknown, &page).await.expect("referrers of an unknown digest");
         assert_eq!((refs.items, refs.next), (vec![], None), "referrers of an unknown digest");
+    }
+}
+
+/// An inventory item shows the media type its digest has now: one that a later event raised
+/// (the greatest wins) is shown on the tags set before it too, a tag set after it shows it
+/// although its own push declared less, and a moved tag shows its new digest's. The same in
+/// arrival order and in reverse.
+pub async fn inventory_items_show_the_current_media_type_of_their_digest(store: &dyn Storage) {
+    // Content is global: each order has digests of its own.
+    let events = |prefix: &str, host: &str, d: &Digest, e: &Digest| {
+        let id = |n: u32| format!("{prefix}{n}");
+        let push = |n: u32, repository: &str, digest: &Digest, tag: &str| {
+            EventBuilder::push(&id(n), time(n.into()), repository)
+                .host(host)
+                .manifest(digest, 400)
+                .media_type(DOCKER_SCHEMA2)
+                .tag(tag)
+        };
+        vec![
+            push(1, REPO, d, "1.0"),
+            EventBuilder::pull(&id(2), time(2), REPO).host(host).manifest(d, 400),
+            push(3, REPO, d, "2.0"),
+            push(4, "team/other", d, "x"),
+            push(5, REPO, e, "1.0"),
+        ]
+    };
+    let (a, b) = ("forward.test", "reverse.test");
+    let digests = [(test_digest(0x41), test_digest(0x42)), (test_digest(0x43), test_digest(0x44))];
+    apply_all(store, &events("f", a, &digests[0].0, &digests[0].1), &Policy::default()).await;
+    let mut reversed = events("r", b, &digests[1].0, &digests[1].1);
+    reversed.reverse();
+    apply_all(store, &reversed, &Policy::default()).await;
+    for (host, (d, e)) in [a, b].into_iter().zip(digests) {
+        let items: Vec<_> = inventory_of(store, Some(host))
+            .await
+            .into_iter()
+            .map(|i| (i.repository.to_string(), i.tag.to_string(), i.digest, i.media_type))
+            .collect();
+        assert_eq!(
+            items,
+            vec![
+                (REPO.to_owned(), "1.0".to_owned(), e.clone(), some(DOCKER_SCHEMA2)),
+                (REPO.to_owned(), "2.0".to_owned(), d.clone(), some(OCI_MANIFEST)),
+                ("team/other".to_owned(), "x".to_owned(), d.clone(), some(OCI_MANIFEST)),
+            ],
+            "inventory of {host}"
+        );
     }
 }
