@@ -537,7 +537,7 @@ impl FileConfig {
         }
         if let Some(url) = secret("store_url", self.store_url, self.store_url_file.as_deref(), &mut problems)
         {
-            match store::StoreKind::of(url.expose()) {
+            match store::check(url.expose()) {
                 Ok(_) => defaults.store_url = url,
                 Err(e) => problems.push(format!("store_url: {e}")),
             }
@@ -830,6 +830,21 @@ mod tests {
         {
             assert!(problems.iter().any(|p| p.starts_with(key)), "{key} missing from {problems:?}");
         }
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn a_store_option_the_store_cannot_use_is_a_problem_at_start() {
+        let overrides = Overrides {
+            store_url: Some("postgres://db/notify?pool_size=none".into()),
+            ..Overrides::default()
+        };
+        let err = resolve("[webhook]\nauth = \"none\"\n[api]\nauth = \"none\"\n", &overrides).unwrap_err();
+        let ConfigError::Invalid(problems) = &err else { panic!("{err}") };
+        assert!(
+            problems.iter().any(|p| p.starts_with("store_url:") && p.contains("pool_size")),
+            "{problems:?}"
+        );
     }
 
     #[test]

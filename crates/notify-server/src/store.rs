@@ -3,7 +3,7 @@
 //! | scheme | backend |
 //! |---|---|
 //! | `memory://` | [`notify_core::MemoryStore`], in-process and **not durable**: every event is lost when the process stops, and replicas do not share it. For trying the server out and for tests. |
-//! | `postgres://`, `postgresql://` | PostgreSQL (crate `notify-store-pg`); the schema is created or upgraded on connect |
+//! | `postgres://`, `postgresql://` | PostgreSQL (crate `notify-store-pg`); the schema is created or upgraded on connect; `schema`, `pool_size`, `writers` and `sslrootcert` in the URL's query set the store's options ([`PgConfig::from_url`](notify_store_pg::PgConfig::from_url)) |
 //! | `mongodb://`, `mongodb+srv://` | MongoDB 5.0+ (crate `notify-store-mongo`); the database is the URL's path (default `notify`), indexes are created on connect |
 //! | `sqlite://./notify.db`, `sqlite:///abs/path.db` | the embedded store (crate `notify-store-sqlite`): one durable file, no database to run; the default |
 //!
@@ -70,6 +70,17 @@ impl StoreKind {
             _ => Err(StoreError::UnknownScheme(redact_url(url))),
         }
     }
+}
+
+/// Checks a store URL without connecting: its scheme, and the options it carries for the
+/// backend. What is wrong is reported at start, with every other problem of the configuration.
+pub fn check(url: &str) -> Result<StoreKind, StoreError> {
+    let kind = StoreKind::of(url)?;
+    #[cfg(feature = "postgres")]
+    if kind == StoreKind::Postgres {
+        PgConfig::from_url(url).map_err(|e| open_error(url, &e))?;
+    }
+    Ok(kind)
 }
 
 /// Opens the store a URL names.
@@ -163,14 +174,16 @@ async fn migrate_postgres(_: &str) -> Result<String, StoreError> {
 // deployments that prepare the database before rolling out servers.
 #[cfg(feature = "postgres")]
 async fn open_postgres(url: &str) -> Result<Arc<dyn Storage>, StoreError> {
-    let store = PgStore::connect(&PgConfig::new(url)).await.map_err(|e| open_error(url, &e))?;
+    let config = PgConfig::from_url(url).map_err(|e| open_error(url, &e))?;
+    let store = PgStore::connect(&config).await.map_err(|e| open_error(url, &e))?;
     tracing::info!(store = %redact_url(url), schema = store.schema(), "connected to PostgreSQL");
     Ok(Arc::new(store))
 }
 
 #[cfg(feature = "postgres")]
 async fn migrate_postgres(url: &str) -> Result<String, StoreError> {
-    let store = PgStore::connect_without_migrating(&PgConfig::new(url)).map_err(|e| open_error(url, &e))?;
+    let config = PgConfig::from_url(url).map_err(|e| open_error(url, &e))?;
+    let store = PgStore::connect_without_migrating(&config).map_err(|e| open_error(url, &e))?;
     let applied = store.migrate().await.map_err(|e| open_error(url, &e))?;
     let version = notify_store_pg::migrate::latest_version();
     Ok(if applied.is_empty() {

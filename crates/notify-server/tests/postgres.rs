@@ -75,7 +75,9 @@ async fn two_servers_on_one_database_fed_the_same_events_count_each_once() {
     let Some((server_url, _cluster)) = database_server() else {
         return;
     };
-    let url = fresh_database(&server_url, "notify_replicas").await;
+    let database = fresh_database(&server_url, "notify_replicas").await;
+    // The store's options ride in the URL, beside the driver's.
+    let url = format!("{database}?application_name=replica&schema=replicas&pool_size=3&writers=2");
     // The schema is created by whichever replica comes first; both may race on it.
     let (a, b) = (spawn_server(&url), spawn_server(&url));
     wait_ready(a.1).await;
@@ -127,6 +129,18 @@ async fn two_servers_on_one_database_fed_the_same_events_count_each_once() {
     assert_eq!((stats["push_count"].as_u64(), stats["pull_count"].as_u64()), (Some(1), Some(1)), "{stats}");
     let inventory = read(b.1, "/api/v1/inventory.ndjson").await.1;
     assert_eq!(inventory.lines().count(), 3, "{inventory}");
+
+    let version = |schema: &str| {
+        let store =
+            PgStore::connect_without_migrating(&PgConfig::new(&database).with_schema(schema)).unwrap();
+        async move { store.schema_version().await.unwrap() }
+    };
+    let latest = notify_store_pg::migrate::latest_version();
+    assert_eq!(
+        (version("replicas").await, version("notify").await),
+        (Some(latest), None),
+        "the schema of the URL"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

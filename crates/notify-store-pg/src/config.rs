@@ -48,6 +48,60 @@ impl PgConfig {
         }
     }
 
+    /// Settings from a store URL, which may carry the store's own settings as query
+    /// parameters beside the driver's:
+    ///
+    /// | parameter | setting |
+    /// |---|---|
+    /// | `schema` | [`schema`](Self::schema) |
+    /// | `pool_size` | [`pool_size`](Self::pool_size) |
+    /// | `writers` | [`writers`](Self::writers) |
+    /// | `sslrootcert` | [`ca_file`](Self::ca_file) (libpq's name for it) |
+    ///
+    /// They are taken out of the URL, and the rest (`sslmode`, `application_name`, …) goes to
+    /// the driver as given. A value the store cannot use is refused here, naming the
+    /// parameter. A libpq `key=value` string is taken as it is, with the defaults.
+    ///
+    /// ```
+    /// use notify_store_pg::PgConfig;
+    /// let c = PgConfig::from_url("postgres://notify@db/registry?sslmode=require&schema=prod&pool_size=32").unwrap();
+    /// assert_eq!((c.schema.as_str(), c.pool_size), ("prod", 32));
+    /// assert_eq!(c.url, "postgres://notify@db/registry?sslmode=require");
+    /// assert!(PgConfig::from_url("postgres://db/registry?writers=none").is_err());
+    /// ```
+    pub fn from_url(url: &str) -> Result<Self, PgError> {
+        let mut config = PgConfig::new(url);
+        let Some((base, query)) = url.split_once('?') else { return Ok(config) };
+        if !base.contains("://") {
+            return Ok(config);
+        }
+        let mut kept = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, raw) = pair.split_once('=').unwrap_or((pair, ""));
+            let value = || {
+                percent_encoding::percent_decode_str(raw)
+                    .decode_utf8()
+                    .map(|v| v.into_owned())
+                    .map_err(|_| PgError::Config(format!("URL parameter {key}: not UTF-8 once decoded")))
+            };
+            let count = |what: &str| {
+                value()?.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    PgError::Config(format!("URL parameter {what}: {raw:?} is not a whole number above 0"))
+                })
+            };
+            match key {
+                "schema" => config.schema = value()?,
+                "pool_size" => config.pool_size = count(key)?,
+                "writers" => config.writers = count(key)?,
+                "sslrootcert" => config.ca_file = Some(PathBuf::from(value()?)),
+                _ => kept.push(pair),
+            }
+        }
+        config.url = if kept.is_empty() { base.to_owned() } else { format!("{base}?{}", kept.join("&")) };
+        check_schema_name(&config.schema)?;
+        Ok(config)
+    }
+
     /// The same settings with another schema.
     pub fn with_schema(mut self, schema: impl Into<String>) -> Self {
         self.schema = schema.into();
@@ -160,6 +214,36 @@ mod tests {
         assert!(parse("postgres://u@localhost/db?sslmode=verify-full&application_name=x"));
         assert!(parse("host=localhost user=u sslmode=verify-ca"));
         assert!(PgConfig::new("postgres://u@h/db").with_schema("Bad").parse().is_err());
+    }
+
+    #[test]
+    fn store_parameters_are_taken_out_of_the_url() {
+        let c = PgConfig::from_url(
+            "postgres://u:p%40ss@h:5433/db?application_name=a&schema=s_1&pool_size=4&writers=2&sslrootcert=%2Fetc%2Fca%20x.pem&sslmode=verify-full",
+        )
+        .unwrap();
+        assert_eq!(c.url, "postgres://u:p%40ss@h:5433/db?application_name=a&sslmode=verify-full");
+        assert_eq!((c.schema.as_str(), c.pool_size, c.writers), ("s_1", 4, 2));
+        assert_eq!(c.ca_file.as_deref(), Some(std::path::Path::new("/etc/ca x.pem")));
+        assert!(c.parse().unwrap().1, "TLS still follows sslmode");
+
+        let plain = PgConfig::from_url("postgresql://h/db").unwrap();
+        assert_eq!(plain, PgConfig::new("postgresql://h/db"));
+        let only_ours = PgConfig::from_url("postgres://h/db?schema=x").unwrap();
+        assert_eq!(only_ours.url, "postgres://h/db");
+        let libpq = "host=h dbname=db sslmode=require";
+        assert_eq!(PgConfig::from_url(libpq).unwrap(), PgConfig::new(libpq));
+
+        for (bad, names) in [
+            ("postgres://h/db?pool_size=0", "pool_size"),
+            ("postgres://h/db?writers=x", "writers"),
+            ("postgres://h/db?pool_size=", "pool_size"),
+            ("postgres://h/db?schema=Bad", "schema"),
+            ("postgres://h/db?schema=%FF", "schema"),
+        ] {
+            let e = PgConfig::from_url(bad).unwrap_err().to_string();
+            assert!(e.contains(names), "{bad}: {e}");
+        }
     }
 
     #[test]
