@@ -35,6 +35,7 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "tag_media_type",
         sql: include_str!("../migrations/0006_tag_media_type.sql"),
     },
+    Migration { version: 7, name: "write_path", sql: include_str!("../migrations/0007_write_path.sql") },
 ];
 
 /// The version a fully migrated schema is at.
