@@ -1,11 +1,15 @@
 //! Eight writers delivering the same 2,000 events at once, each event by several writers at
-//! the same moment: the store ends with exactly one copy of each.
+//! the same moment: the store ends with exactly one copy of each. And the one interleaving of
+//! two writers that a trigger-kept copy could get wrong, forced with a lock.
 
 mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use notify_core::media_type::{DOCKER_SCHEMA2, OCI_MANIFEST};
+use notify_core::query::InventoryQuery;
+use notify_core::testkit::builder::{EventBuilder, test_digest, time};
 use notify_core::testkit::snapshot;
 use notify_core::testkit::strategy::event_sequence;
 use notify_core::{ApplyOutcome, MemoryStore, Plan, Policy, Storage, translate};
@@ -79,4 +83,56 @@ async fn concurrent_redelivery_stores_each_event_once() {
     let pg_snapshot = snapshot(&*pg).await;
     eprintln!("snapshot in {:?}", started.elapsed());
     assert_eq!(pg_snapshot, snapshot(&memory).await);
+}
+
+/// A tag set to a digest while another transaction raises that digest's media type ends with
+/// the raised type. The other transaction is held, by a lock on its repository's row taken
+/// here, after it has raised the type and before it commits; the tag is set then, from
+/// another process (store), in another repository.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tag_set_while_its_digest_is_raised_shows_the_raised_media_type() {
+    let a = support::fresh_store().await;
+    let b = notify_store_pg::PgStore::connect(&a.config).await.expect("a second store");
+    let policy = Policy::default();
+    let d = test_digest(0x51);
+    let plan = |e: EventBuilder| e.plan(&policy);
+    let first = plan(
+        EventBuilder::push("p1", time(1), "team/a").manifest(&d, 400).media_type(DOCKER_SCHEMA2).tag("1"),
+    );
+    a.apply(&first).await.unwrap();
+
+    let mut holder = a.pool().get().await.expect("a connection");
+    let hold = holder.transaction().await.unwrap();
+    let s = a.schema();
+    hold.execute(&format!("SELECT 1 FROM \"{s}\".repositories WHERE name = 'team/a' FOR UPDATE"), &[])
+        .await
+        .unwrap();
+    // Raises the type of `d` (an OCI manifest is greater), then waits for team/a's row.
+    let raise = plan(EventBuilder::pull("g1", time(2), "team/a").manifest(&d, 400));
+    let raising = {
+        let store = a.store.clone();
+        tokio::spawn(async move { store.apply(&raise).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let tag = plan(
+        EventBuilder::push("p2", time(3), "team/b").manifest(&d, 400).media_type(DOCKER_SCHEMA2).tag("x"),
+    );
+    let tagging = tokio::spawn(async move { b.apply(&tag).await });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    hold.commit().await.unwrap();
+    assert_eq!(raising.await.unwrap().unwrap(), ApplyOutcome::Applied);
+    assert_eq!(tagging.await.unwrap().unwrap(), ApplyOutcome::Applied);
+
+    let items = a.inventory(&InventoryQuery::default()).await.unwrap().items;
+    let types: Vec<_> = items
+        .iter()
+        .map(|i| (i.repository.to_string(), i.tag.to_string(), i.media_type.as_deref()))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            ("team/a".to_owned(), "1".to_owned(), Some(OCI_MANIFEST)),
+            ("team/b".to_owned(), "x".to_owned(), Some(OCI_MANIFEST))
+        ]
+    );
 }
