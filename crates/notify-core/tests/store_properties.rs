@@ -9,7 +9,9 @@ use notify_core::query::EventQuery;
 use notify_core::testkit::snapshot::{read_pages, snapshot};
 use notify_core::testkit::strategy::{event_sequence, events_and_delivery, events_and_shuffle};
 use notify_core::testkit::{StoreSnapshot, block_on};
-use notify_core::{ApplyOutcome, Event, LogEntry, MemoryStore, Policy, Storage, parse_event, translate};
+use notify_core::{
+    ApplyOutcome, Command, Event, LogEntry, MemoryStore, Policy, Storage, parse_event, translate,
+};
 use proptest::prelude::*;
 
 const CASES: u32 = 64;
@@ -32,6 +34,23 @@ async fn delivered(events: &[Event]) -> StoreSnapshot {
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: CASES, ..ProptestConfig::default() })]
+
+    /// Stores rely on it (PostgreSQL's tag triggers read the digest's content row): a tag is
+    /// only ever set to content the same plan wrote before it.
+    #[test]
+    fn a_tag_is_set_only_to_content_its_plan_wrote_first(events in event_sequence(1..32)) {
+        for event in &events {
+            let plan = translate(event, &Policy::default()).expect("generated events translate");
+            for (i, command) in plan.commands.iter().enumerate() {
+                if let Command::SetTag { digest, .. } = command {
+                    let written_before = plan.commands[..i]
+                        .iter()
+                        .any(|c| matches!(c, Command::UpsertContent(content) if &content.digest == digest));
+                    prop_assert!(written_before, "{:?}", plan.commands);
+                }
+            }
+        }
+    }
 
     #[test]
     fn applying_each_event_twice_equals_applying_it_once(events in event_sequence(1..32)) {
