@@ -52,6 +52,10 @@ enum Mode {
         /// memory (not durable: the ceiling the server's own work leaves).
         #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres,mongo")]
         stores: Vec<String>,
+        /// Store options for the PostgreSQL run, added to the URL the server is given (the
+        /// floor connects without them), e.g. `writers=2`.
+        #[arg(long, default_value = "")]
+        pg_options: String,
     },
     /// Constant load for a while; RSS and latency sampled every second.
     Soak {
@@ -82,8 +86,8 @@ fn main() -> std::process::ExitCode {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime");
     runtime.block_on(async {
         match cli.command {
-            Mode::Ingest { serial, concurrent, senders, stores } => {
-                ingest(&server_bin, serial, concurrent, senders, &stores).await;
+            Mode::Ingest { serial, concurrent, senders, stores, pg_options } => {
+                ingest(&server_bin, serial, concurrent, senders, &stores, &pg_options).await;
             }
             Mode::Soak { minutes, rate, store_url } => soak(&server_bin, minutes, rate, store_url).await,
         }
@@ -295,7 +299,14 @@ async fn postgres_commit_floor(url: &str) -> Duration {
 
 // --- the ingest benchmark ------------------------------------------------------------------
 
-async fn ingest(bin: &Path, serial: usize, concurrent: usize, senders: usize, stores: &[String]) {
+async fn ingest(
+    bin: &Path,
+    serial: usize,
+    concurrent: usize,
+    senders: usize,
+    stores: &[String],
+    pg_options: &str,
+) {
     println!(
         "notify-bench ingest: {serial} events from 1 sender, then {concurrent} from {senders} senders; \
          one event per POST, keep-alive"
@@ -337,7 +348,14 @@ async fn ingest(bin: &Path, serial: usize, concurrent: usize, senders: usize, st
                 continue;
             }
         };
-        let server = Server::start(bin, &url).await;
+        let server_url = match store.as_str() {
+            "postgres" if !pg_options.is_empty() => {
+                let joint = if url.contains('?') { '&' } else { '?' };
+                format!("{url}{joint}{pg_options}")
+            }
+            _ => url.clone(),
+        };
+        let server = Server::start(bin, &server_url).await;
         tokio::time::sleep(Duration::from_secs(1)).await;
         let (idle, _) = server.memory();
         let http = http_floor(&server).await;
@@ -357,7 +375,10 @@ async fn ingest(bin: &Path, serial: usize, concurrent: usize, senders: usize, st
         tokio::time::sleep(Duration::from_secs(2)).await;
         let (after, _) = server.memory();
 
-        println!("\n## {store}\n");
+        match store.as_str() {
+            "postgres" if !pg_options.is_empty() => println!("\n## {store} ({pg_options})\n"),
+            _ => println!("\n## {store}\n"),
+        }
         println!("| | |\n|---|---|");
         println!("| floor: HTTP (GET /healthz, p50) | {:.3} ms |", ms(http));
         match commit_floor {
