@@ -566,10 +566,10 @@ impl PgStore {
     /// lists come out of their index already in order. The `LIMIT` inside the lateral join
     /// keeps the planner from flattening it into a hash join over every tag and link.
     ///
-    /// Batches start small and grow fourfold while they come back short of a page: a page
-    /// of 1,000 tags from repositories holding dozens each needs a few dozen repositories,
-    /// and reading 1,000 of them (with all their tags) only to keep the first few was what
-    /// made a page cost hundreds of milliseconds.
+    /// Batches start small and then take as many repositories as the tags per repository
+    /// seen so far say the page still needs: a page of 1,000 tags from repositories holding
+    /// dozens each needs a few dozen repositories, and reading 1,000 of them (with all their
+    /// tags) only to keep the first few was what made a page cost hundreds of milliseconds.
     pub(crate) async fn list_inventory(
         &self,
         q: &InventoryQuery,
@@ -590,6 +590,7 @@ impl PgStore {
         let mut first = true;
         let mut items = Vec::new();
         let mut repositories = want.min(16);
+        let mut seen = 0;
         loop {
             let mut f = Filters::default();
             if let Some(r) = &q.registry {
@@ -641,10 +642,17 @@ impl PgStore {
                 });
             }
             first = false;
+            seen += repos;
             if items.len() >= want || repos < repositories {
                 break;
             }
-            repositories = (repositories * 4).min(want);
+            // As many repositories as the tags per repository seen so far need, and a quarter
+            // more: one more batch in most pages. None with tags yet: four times as many.
+            let estimate = match items.len() {
+                0 => repositories * 4,
+                found => ((want - found) * seen).div_ceil(found) * 5 / 4,
+            };
+            repositories = estimate.clamp(want.min(16), want);
         }
         items.truncate(want);
         Ok(Page::from_overfetch(items, q.page.effective_limit(), |i| {
