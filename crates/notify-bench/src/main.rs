@@ -348,12 +348,12 @@ async fn ingest(
                 continue;
             }
         };
-        let server_url = match store.as_str() {
+        let (server_url, heading) = match store.as_str() {
             "postgres" if !pg_options.is_empty() => {
                 let joint = if url.contains('?') { '&' } else { '?' };
-                format!("{url}{joint}{pg_options}")
+                (format!("{url}{joint}{pg_options}"), format!("{store} ({pg_options})"))
             }
-            _ => url.clone(),
+            _ => (url.clone(), store.clone()),
         };
         let server = Server::start(bin, &server_url).await;
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -375,10 +375,7 @@ async fn ingest(
         tokio::time::sleep(Duration::from_secs(2)).await;
         let (after, _) = server.memory();
 
-        match store.as_str() {
-            "postgres" if !pg_options.is_empty() => println!("\n## {store} ({pg_options})\n"),
-            _ => println!("\n## {store}\n"),
-        }
+        println!("\n## {heading}\n");
         println!("| | |\n|---|---|");
         println!("| floor: HTTP (GET /healthz, p50) | {:.3} ms |", ms(http));
         match commit_floor {

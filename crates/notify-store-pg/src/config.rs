@@ -84,15 +84,15 @@ impl PgConfig {
                     .map(|v| v.into_owned())
                     .map_err(|_| PgError::Config(format!("URL parameter {key}: not UTF-8 once decoded")))
             };
-            let count = |what: &str| {
+            let count = || {
                 value()?.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                    PgError::Config(format!("URL parameter {what}: {raw:?} is not a whole number above 0"))
+                    PgError::Config(format!("URL parameter {key}: {raw:?} is not a whole number above 0"))
                 })
             };
             match key {
                 "schema" => config.schema = value()?,
-                "pool_size" => config.pool_size = count(key)?,
-                "writers" => config.writers = count(key)?,
+                "pool_size" => config.pool_size = count()?,
+                "writers" => config.writers = count()?,
                 "sslrootcert" => config.ca_file = Some(PathBuf::from(value()?)),
                 _ => kept.push(pair),
             }
