@@ -115,29 +115,46 @@ fn size(s: u64) -> Result<i64, StorageError> {
     i64::try_from(s).map_err(|e| StorageError::rejected(format!("size {s} exceeds bigint"), e))
 }
 
-fn micros(t: Timestamp) -> i64 {
-    t.unix_micros()
+/// The earliest time `timestamptz` holds (4714-11-24 00:00 UTC BC), in Unix microseconds;
+/// every `i64` above it fits.
+const EARLIEST_MICROS: i64 = -210_866_803_200_000_000;
+
+/// Times the database cannot hold are refused here, before anything is sent, so that both
+/// projection modes refuse them alike (a queued plan is not parsed until it is projected).
+fn micros(t: Timestamp) -> Result<i64, StorageError> {
+    let m = t.unix_micros();
+    if m < EARLIEST_MICROS {
+        return Err(StorageError::Rejected {
+            message: format!("time {m} µs since 1970 is before the earliest PostgreSQL timestamp"),
+            source: None,
+        });
+    }
+    Ok(m)
 }
 
-fn place<'a>(repo: &'a RepoRef, stamp: &'a Stamp, actor: &'a Option<String>) -> Place<'a> {
-    Place {
+fn place<'a>(
+    repo: &'a RepoRef,
+    stamp: &'a Stamp,
+    actor: &'a Option<String>,
+) -> Result<Place<'a>, StorageError> {
+    Ok(Place {
         registry: &repo.registry,
         repository: repo.repository.as_str(),
-        at: micros(stamp.at),
+        at: micros(stamp.at)?,
         event: &stamp.event_id,
         actor: actor.as_deref(),
-    }
+    })
 }
 
-fn count(c: &Count) -> WireCount<'_> {
-    WireCount {
+fn count(c: &Count) -> Result<WireCount<'_>, StorageError> {
+    Ok(WireCount {
         registry: &c.repo.registry,
         repository: c.repo.repository.as_str(),
         tag: c.tag.as_ref().map(|t| t.as_str()),
         digest: c.digest.as_ref().map(|d| d.as_str()),
         actor: c.actor.as_deref(),
-        at: micros(c.at),
-    }
+        at: micros(c.at)?,
+    })
 }
 
 fn content(c: &Content) -> Result<WireCommand<'_>, StorageError> {
@@ -159,7 +176,7 @@ fn content(c: &Content) -> Result<WireCommand<'_>, StorageError> {
         media_type: c.media_type.as_deref(),
         size: c.size.map(size).transpose()?,
         artifact_type: c.artifact_type.as_deref(),
-        seen: micros(c.seen),
+        seen: micros(c.seen)?,
         refs,
     })
 }
@@ -174,30 +191,30 @@ fn wire(plan: &Plan) -> Result<WirePlan<'_>, StorageError> {
                 Command::UpsertContent(c) => content(c)?,
                 // How the digest was observed stays in the log; liveness treats all alike.
                 Command::LinkRepository { repo, digest, stamp, actor, via: _ } => {
-                    WireCommand::Link { at: place(repo, stamp, actor), digest: digest.as_str() }
+                    WireCommand::Link { at: place(repo, stamp, actor)?, digest: digest.as_str() }
                 }
                 Command::SetTag { repo, tag, digest, stamp, actor } => WireCommand::SetTag {
-                    at: place(repo, stamp, actor),
+                    at: place(repo, stamp, actor)?,
                     tag: tag.as_str(),
                     digest: digest.as_str(),
                 },
                 Command::DeleteTag { repo, tag, stamp, actor } => {
-                    WireCommand::DeleteTag { at: place(repo, stamp, actor), tag: tag.as_str() }
+                    WireCommand::DeleteTag { at: place(repo, stamp, actor)?, tag: tag.as_str() }
                 }
                 Command::DeleteContent { repo, digest, stamp, actor, .. } => {
-                    WireCommand::DeleteContent { at: place(repo, stamp, actor), digest: digest.as_str() }
+                    WireCommand::DeleteContent { at: place(repo, stamp, actor)?, digest: digest.as_str() }
                 }
                 Command::DeleteRepository { repo, stamp, actor } => {
-                    WireCommand::DeleteRepository { at: place(repo, stamp, actor) }
+                    WireCommand::DeleteRepository { at: place(repo, stamp, actor)? }
                 }
-                Command::CountPush(c) => WireCommand::CountPush(count(c)),
-                Command::CountPull(c) => WireCommand::CountPull(count(c)),
+                Command::CountPush(c) => WireCommand::CountPush(count(c)?),
+                Command::CountPull(c) => WireCommand::CountPull(count(c)?),
             })
         })
         .collect::<Result<_, StorageError>>()?;
     Ok(WirePlan {
         id: &e.id,
-        at: micros(e.timestamp),
+        at: micros(e.timestamp)?,
         action: e.action.as_str(),
         registry: &e.registry,
         repository: e.repository.as_str(),

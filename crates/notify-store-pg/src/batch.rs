@@ -28,8 +28,8 @@ use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::types::Json;
 
-use crate::Sql;
 use crate::error::{classify, is_retryable, pool_error};
+use crate::{Projection, Sql};
 
 /// Plans applied in one transaction at most: bounds the statement's argument (a few hundred
 /// KiB) and the time a batch holds its locks.
@@ -57,11 +57,12 @@ pub(crate) struct Batcher {
     pool: Pool,
     sql: Arc<Sql>,
     writers: usize,
+    projection: Projection,
 }
 
 impl Batcher {
-    pub(crate) fn new(pool: Pool, sql: Arc<Sql>, writers: usize) -> Self {
-        Batcher { queue: Mutex::new(None), pool, sql, writers: writers.max(1) }
+    pub(crate) fn new(pool: Pool, sql: Arc<Sql>, writers: usize, projection: Projection) -> Self {
+        Batcher { queue: Mutex::new(None), pool, sql, writers: writers.max(1), projection }
     }
 
     /// Applies one plan (already in wire form) with whatever else is queued.
@@ -105,16 +106,35 @@ impl Batcher {
         }
         let (queue, jobs) = mpsc::channel(QUEUE);
         let jobs = Arc::new(tokio::sync::Mutex::new(jobs));
+        // The projector runs in both modes: a queue left by a deferred run (of this process
+        // or another) is projected even when this one applies inline.
+        let (wake, woken) = mpsc::channel(1);
+        tokio::spawn(crate::project::projector(self.pool.clone(), self.sql.clone(), woken));
         for _ in 0..self.writers {
-            tokio::spawn(write(jobs.clone(), self.pool.clone(), self.sql.clone()));
+            let writer = Writer {
+                pool: self.pool.clone(),
+                sql: self.sql.clone(),
+                projection: self.projection,
+                wake: wake.clone(),
+            };
+            tokio::spawn(write(jobs.clone(), writer));
         }
         *slot = Some(queue.clone());
         queue
     }
 }
 
+/// What a writer task holds.
+struct Writer {
+    pool: Pool,
+    sql: Arc<Sql>,
+    projection: Projection,
+    /// Wakes the projector after plans were queued.
+    wake: mpsc::Sender<()>,
+}
+
 /// A writer: takes what is queued, applies it, answers; ends when the store is dropped.
-async fn write(jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>, pool: Pool, sql: Arc<Sql>) {
+async fn write(jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>, writer: Writer) {
     loop {
         let mut batch = Vec::new();
         {
@@ -130,12 +150,12 @@ async fn write(jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>, pool: Pool, s
                 }
             }
         }
-        apply_batch(&pool, &sql, batch).await;
+        apply_batch(&writer, batch).await;
     }
 }
 
 /// Applies a batch and answers every job in it.
-async fn apply_batch(pool: &Pool, sql: &Sql, batch: Vec<Job>) {
+async fn apply_batch(writer: &Writer, batch: Vec<Job>) {
     // One event delivered twice at once: the batch carries it once (the function expects
     // distinct ids); the other deliveries are duplicates of it whatever happens to it.
     let mut first: HashMap<&str, usize> = HashMap::with_capacity(batch.len());
@@ -152,7 +172,7 @@ async fn apply_batch(pool: &Pool, sql: &Sql, batch: Vec<Job>) {
     }
     let plans: Vec<(&str, &RawValue)> =
         unique.iter().map(|&i| (batch[i].id.as_str(), &*batch[i].wire)).collect();
-    let result = run(pool, sql, &plans).await;
+    let result = run(writer, &plans).await;
     let mut answers: Vec<Option<Answer>> = (0..batch.len()).map(|_| None).collect();
     match result {
         Ok(fresh) => {
@@ -164,7 +184,7 @@ async fn apply_batch(pool: &Pool, sql: &Sql, batch: Vec<Job>) {
         Err(e) if unique.len() > 1 && !e.is_transient() => {
             // Find the plan the database refuses: each alone, in its own transaction.
             for &i in &unique {
-                answers[i] = Some(match run(pool, sql, &[(batch[i].id.as_str(), &*batch[i].wire)]).await {
+                answers[i] = Some(match run(writer, &[(batch[i].id.as_str(), &*batch[i].wire)]).await {
                     Ok(fresh) if fresh.is_empty() => Ok(ApplyOutcome::Duplicate),
                     Ok(_) => Ok(ApplyOutcome::Applied),
                     Err(e) => Err(e),
@@ -191,8 +211,18 @@ async fn apply_batch(pool: &Pool, sql: &Sql, batch: Vec<Job>) {
 }
 
 /// Applies `plans` (id, wire form) in one transaction, retried after lost races; returns the
-/// ids that were new. A lone plan goes to `apply_plan`, more to `apply_plans`.
-async fn run(pool: &Pool, sql: &Sql, plans: &[(&str, &RawValue)]) -> Result<Vec<String>, StorageError> {
+/// ids that were new. Deferred, they are queued; inline, a lone plan goes to `apply_plan`,
+/// more to `apply_plans`.
+async fn run(writer: &Writer, plans: &[(&str, &RawValue)]) -> Result<Vec<String>, StorageError> {
+    if writer.projection == Projection::Deferred {
+        let fresh = enqueue(writer, plans).await?;
+        if !fresh.is_empty() {
+            // Full means a wake is already pending, which is all the projector needs.
+            let _ = writer.wake.try_send(());
+        }
+        return Ok(fresh);
+    }
+    let (pool, sql) = (&writer.pool, &writer.sql);
     let client = pool.get().await.map_err(pool_error)?;
     let text = if plans.len() == 1 { &sql.apply_one } else { &sql.apply };
     let stmt = client.prepare_cached(text).await.map_err(|e| classify("preparing apply", e))?;
@@ -221,4 +251,21 @@ async fn run(pool: &Pool, sql: &Sql, plans: &[(&str, &RawValue)]) -> Result<Vec<
             Err(e) => return Err(classify("applying events", e)),
         }
     }
+}
+
+/// Queues `plans` in one transaction; returns the ids that were new.
+async fn enqueue(writer: &Writer, plans: &[(&str, &RawValue)]) -> Result<Vec<String>, StorageError> {
+    if let Some((id, _)) = plans.iter().find(|(_, wire)| crate::project::holds_nul(wire.get())) {
+        return Err(StorageError::Rejected {
+            message: format!("event {id}: PostgreSQL text cannot hold a NUL character"),
+            source: None,
+        });
+    }
+    let client = writer.pool.get().await.map_err(pool_error)?;
+    let stmt =
+        client.prepare_cached(&writer.sql.enqueue).await.map_err(|e| classify("preparing enqueue", e))?;
+    let ids: Vec<&str> = plans.iter().map(|(id, _)| *id).collect();
+    let wires: Vec<&str> = plans.iter().map(|(_, wire)| wire.get()).collect();
+    let row = client.query_one(&stmt, &[&ids, &wires]).await.map_err(|e| classify("queueing events", e))?;
+    row.try_get(0).map_err(|e| classify("queueing events", e))
 }

@@ -32,6 +32,37 @@ pub struct PgConfig {
     /// A PEM file of CA certificates to trust instead of the built-in public roots (for a
     /// server with a private CA).
     pub ca_file: Option<PathBuf>,
+    /// When an event's projections are written: before it is acknowledged, or behind it.
+    pub projection: Projection,
+}
+
+/// When the projections of an event (its log row, content, links, tags, counters) are
+/// written.
+///
+/// Either way an event is acknowledged only once it is durable, every redelivery is a
+/// duplicate, and every read sees every acknowledged event: the modes differ in cost and in
+/// where the waiting happens, not in what the `Storage` trait answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Projection {
+    /// In the transaction that stores the event: an acknowledgement waits for every
+    /// projection.
+    #[default]
+    Inline,
+    /// Behind it: the event's plan is queued durably (one small row) and acknowledged; a
+    /// projector task writes the projections in large batches, and a read first projects
+    /// whatever is still queued. Acknowledgements cost a fraction of the database time, and
+    /// bursts are absorbed by the queue; a read that arrives during one waits for it.
+    Deferred,
+}
+
+impl Projection {
+    /// The spelling of the `projection` URL parameter.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Projection::Inline => "inline",
+            Projection::Deferred => "deferred",
+        }
+    }
 }
 
 impl PgConfig {
@@ -45,6 +76,7 @@ impl PgConfig {
             schema: DEFAULT_SCHEMA.to_owned(),
             connect_timeout: Duration::from_secs(5),
             ca_file: None,
+            projection: Projection::Inline,
         }
     }
 
@@ -57,6 +89,7 @@ impl PgConfig {
     /// | `pool_size` | [`pool_size`](Self::pool_size) |
     /// | `writers` | [`writers`](Self::writers) |
     /// | `sslrootcert` | [`ca_file`](Self::ca_file) (libpq's name for it) |
+    /// | `projection` | [`projection`](Self::projection): `inline` or `deferred` |
     ///
     /// They are taken out of the URL, and the rest (`sslmode`, `application_name`, …) goes to
     /// the driver as given. A value the store cannot use is refused here, naming the
@@ -94,6 +127,17 @@ impl PgConfig {
                 "pool_size" => config.pool_size = count()?,
                 "writers" => config.writers = count()?,
                 "sslrootcert" => config.ca_file = Some(PathBuf::from(value()?)),
+                "projection" => {
+                    config.projection = match value()?.as_str() {
+                        "inline" => Projection::Inline,
+                        "deferred" => Projection::Deferred,
+                        other => {
+                            return Err(PgError::Config(format!(
+                                "URL parameter projection: {other:?} is neither \"inline\" nor \"deferred\""
+                            )));
+                        }
+                    }
+                }
                 _ => kept.push(pair),
             }
         }
@@ -117,6 +161,12 @@ impl PgConfig {
     /// The same settings with another number of writers.
     pub fn with_writers(mut self, writers: usize) -> Self {
         self.writers = writers;
+        self
+    }
+
+    /// The same settings with another projection mode.
+    pub fn with_projection(mut self, projection: Projection) -> Self {
+        self.projection = projection;
         self
     }
 
@@ -219,11 +269,12 @@ mod tests {
     #[test]
     fn store_parameters_are_taken_out_of_the_url() {
         let c = PgConfig::from_url(
-            "postgres://u:p%40ss@h:5433/db?application_name=a&schema=s_1&pool_size=4&writers=2&sslrootcert=%2Fetc%2Fca%20x.pem&sslmode=verify-full",
+            "postgres://u:p%40ss@h:5433/db?application_name=a&schema=s_1&pool_size=4&writers=2&sslrootcert=%2Fetc%2Fca%20x.pem&sslmode=verify-full&projection=deferred",
         )
         .unwrap();
         assert_eq!(c.url, "postgres://u:p%40ss@h:5433/db?application_name=a&sslmode=verify-full");
         assert_eq!((c.schema.as_str(), c.pool_size, c.writers), ("s_1", 4, 2));
+        assert_eq!(c.projection, Projection::Deferred);
         assert_eq!(c.ca_file.as_deref(), Some(std::path::Path::new("/etc/ca x.pem")));
         assert!(c.parse().unwrap().1, "TLS still follows sslmode");
 
@@ -240,6 +291,7 @@ mod tests {
             ("postgres://h/db?pool_size=", "pool_size"),
             ("postgres://h/db?schema=Bad", "schema"),
             ("postgres://h/db?schema=%FF", "schema"),
+            ("postgres://h/db?projection=later", "projection"),
         ] {
             let e = PgConfig::from_url(bad).unwrap_err().to_string();
             assert!(e.contains(names), "{bad}: {e}");

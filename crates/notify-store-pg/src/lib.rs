@@ -78,6 +78,7 @@ mod batch;
 mod config;
 mod error;
 pub mod migrate;
+mod project;
 mod read;
 
 use async_trait::async_trait;
@@ -89,7 +90,7 @@ use notify_core::query::{
 };
 use notify_core::{ApplyOutcome, Digest, LogEntry, PageRequest, Plan, RepoRef, Storage, StorageError, Tag};
 
-pub use config::{DEFAULT_SCHEMA, PgConfig};
+pub use config::{DEFAULT_SCHEMA, PgConfig, Projection};
 pub use error::PgError;
 
 /// SQL text with the schema spliced in, built once per store.
@@ -101,6 +102,14 @@ struct Sql {
     apply_one: String,
     /// A batch: `apply_plans` (migration 3).
     apply: String,
+    /// Deferred projection (migration 8): queue a batch, project from the queue.
+    enqueue: String,
+    project: String,
+    project_one: String,
+    pending_last: String,
+    pending_wait: String,
+    pending_oldest: String,
+    pending_quarantine: String,
     quarantine: String,
     stats: String,
     digest_content: String,
@@ -116,6 +125,19 @@ impl Sql {
         Sql {
             apply_one: q("SELECT {s}.apply_plan($1)"),
             apply: q("SELECT {s}.apply_plans($1)"),
+            enqueue: q("SELECT {s}.enqueue($1, $2)"),
+            project: q("SELECT {s}.project($1, $2)"),
+            project_one: q("SELECT {s}.project_one($1)"),
+            pending_last: q("SELECT max(seq) FROM {s}.pending"),
+            // FOR UPDATE waits for the rows a projection holds; the rows it deleted are
+            // then skipped, so what is counted is what is still queued.
+            pending_wait: q(
+                "SELECT count(*) FROM (SELECT 1 FROM {s}.pending WHERE seq <= $1 FOR UPDATE) AS q",
+            ),
+            pending_oldest: q("SELECT seq, plan FROM {s}.pending WHERE seq <= $1 ORDER BY seq LIMIT $2"),
+            pending_quarantine: q("WITH gone AS (DELETE FROM {s}.pending WHERE seq = $1 RETURNING id) \
+                 INSERT INTO {s}.quarantine (key, registry, received_at, reason, raw) \
+                 SELECT $2, $3, now(), $4, $5 FROM gone ON CONFLICT (key) DO NOTHING"),
             quarantine: q("INSERT INTO {s}.quarantine (key, registry, received_at, reason, raw) \
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING"),
             stats: q("SELECT r.registry, r.name, \
@@ -195,7 +217,12 @@ impl PgStore {
             .build()
             .map_err(PgError::Pool)?;
         let sql = std::sync::Arc::new(Sql::new(&config.schema));
-        let batcher = std::sync::Arc::new(batch::Batcher::new(pool.clone(), sql.clone(), config.writers));
+        let batcher = std::sync::Arc::new(batch::Batcher::new(
+            pool.clone(),
+            sql.clone(),
+            config.writers,
+            config.projection,
+        ));
         Ok(PgStore { pool, schema: config.schema.clone(), sql, batcher })
     }
 

@@ -36,6 +36,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0006_tag_media_type.sql"),
     },
     Migration { version: 7, name: "write_path", sql: include_str!("../migrations/0007_write_path.sql") },
+    Migration {
+        version: 8,
+        name: "deferred_projection",
+        sql: include_str!("../migrations/0008_deferred_projection.sql"),
+    },
 ];
 
 /// The version a fully migrated schema is at.

@@ -190,8 +190,11 @@ fn like_pattern(m: &NameMatch) -> String {
 }
 
 impl PgStore {
+    /// A connection on which every event acknowledged so far is projected.
     async fn client(&self) -> Result<deadpool_postgres::Object, StorageError> {
-        self.pool.get().await.map_err(pool_error)
+        let client = self.pool.get().await.map_err(pool_error)?;
+        crate::project::settle(&client, &self.sql).await?;
+        Ok(client)
     }
 
     async fn rows(
@@ -206,7 +209,10 @@ impl PgStore {
     }
 
     pub(crate) async fn ping_db(&self) -> Result<(), StorageError> {
-        let rows = self.rows("SELECT pg_is_in_recovery()", &[], "pinging").await?;
+        // Not through `client`: readiness must not wait for a projection.
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let rows =
+            client.query("SELECT pg_is_in_recovery()", &[]).await.map_err(|e| classify("pinging", e))?;
         match rows.first().map(|r| r.get::<_, bool>(0)) {
             Some(false) => Ok(()),
             _ => Err(StorageError::Unavailable {

@@ -68,7 +68,18 @@ async fn a_stopped_server_is_unavailable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_out_of_range_is_rejected_and_nothing_is_written() {
-    let pg = support::fresh_store().await;
+    refuse_out_of_range(support::fresh_store().await).await;
+}
+
+/// Refused the same way, before anything is queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_out_of_range_is_rejected_and_nothing_is_written_when_projection_is_deferred() {
+    refuse_out_of_range(support::fresh_deferred_store().await).await;
+}
+
+// The body of the two tests above, which clippy does not see as a test.
+#[allow(clippy::unwrap_used)]
+async fn refuse_out_of_range(pg: support::TestStore) {
     let mut huge = plan("huge");
     if let notify_core::Command::UpsertContent(c) = &mut huge.commands[0] {
         c.size = Some(u64::MAX);
@@ -78,7 +89,52 @@ async fn data_out_of_range_is_rejected_and_nothing_is_written() {
     ancient.entry.timestamp = Timestamp::from_unix_micros(i64::MIN / 2);
     let err = pg.apply(&ancient).await.unwrap_err();
     assert!(matches!(err, StorageError::Rejected { .. }), "{err:?}");
+    let mut nul = plan("nul");
+    nul.entry.actor = Some("a\0b".to_owned());
+    let err = pg.apply(&nul).await.unwrap_err();
+    assert!(matches!(err, StorageError::Rejected { .. }), "{err:?}");
     assert!(pg.events(&EventQuery::default()).await.unwrap().items.is_empty());
     let bad = PageRequest { after: Some(Cursor::new("zz")), limit: 10 };
     assert!(matches!(pg.quarantined(&bad).await, Err(StorageError::InvalidCursor(_))));
+}
+
+/// An event the database refuses only when it projects it (an actor too long for an index
+/// entry) was already acknowledged: it is moved to the quarantine with the database's reason,
+/// and the events queued around it are projected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_event_the_database_refuses_is_quarantined_and_the_rest_projected() {
+    // Incompressible, so that the index entry cannot be made small enough.
+    let mut x = 0x2545_f491_4f6c_dd1d_u64;
+    let long: String = (0..9_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b'a' + (x % 26) as u8)
+        })
+        .collect();
+    // The core refuses such a name in an event; a plan built in code can carry anything.
+    let mut refused = EventBuilder::push("b-refused", time(2), "team/app")
+        .manifest(&test_digest(2), 10)
+        .plan(&Policy::default());
+    refused.entry.actor = Some(long);
+
+    let inline = support::fresh_store().await;
+    assert!(inline.apply(&refused).await.is_err(), "refused inline, at once");
+
+    let pg = support::fresh_deferred_store().await;
+    for p in [plan("a"), refused.clone(), plan("c")] {
+        assert_eq!(pg.apply(&p).await.unwrap(), notify_core::ApplyOutcome::Applied, "{}", p.entry.id);
+    }
+    let logged: Vec<String> =
+        pg.events(&EventQuery::default()).await.unwrap().items.into_iter().map(|e| e.id).collect();
+    assert_eq!(logged, ["c", "a"]);
+    let quarantined = pg.quarantined(&PageRequest::default()).await.unwrap().items;
+    assert_eq!(quarantined.len(), 1, "{quarantined:?}");
+    assert_eq!(quarantined[0].key, "id:b-refused");
+    assert_eq!(quarantined[0].raw, refused.entry.raw);
+    assert!(quarantined[0].reason.contains("index row"), "{}", quarantined[0].reason);
+    // Redelivered, it is queued again and quarantined again, as the inline webhook would.
+    assert_eq!(pg.apply(&refused).await.unwrap(), notify_core::ApplyOutcome::Applied);
+    assert_eq!(pg.quarantined(&PageRequest::default()).await.unwrap().items.len(), 1);
 }

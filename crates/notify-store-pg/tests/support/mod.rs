@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub(crate) use notify_pg_cluster::{Cluster, Durability};
-use notify_store_pg::{PgConfig, PgStore};
+use notify_store_pg::{PgConfig, PgStore, Projection};
 
 /// A database server: an outside one, or a cluster of our own.
 pub(crate) struct Server {
@@ -53,7 +53,18 @@ pub(crate) async fn fresh_store() -> TestStore {
 
 /// A migrated store in a schema of its own, with `pool_size` connections.
 pub(crate) async fn fresh_store_with_pool(pool_size: usize) -> TestStore {
-    let config = cluster().config(&fresh_schema()).with_pool_size(pool_size);
+    fresh_store_with(pool_size, Projection::Inline).await
+}
+
+/// A migrated store in a schema of its own that projects behind its acknowledgements.
+pub(crate) async fn fresh_deferred_store() -> TestStore {
+    fresh_store_with(4, Projection::Deferred).await
+}
+
+/// A migrated store in a schema of its own, with `pool_size` connections and the given
+/// projection mode.
+pub(crate) async fn fresh_store_with(pool_size: usize, projection: Projection) -> TestStore {
+    let config = cluster().config(&fresh_schema()).with_pool_size(pool_size).with_projection(projection);
     let store = PgStore::connect(&config).await.expect("cannot connect to the test database");
     TestStore { store, config }
 }

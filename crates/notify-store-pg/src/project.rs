@@ -1,0 +1,204 @@
+//! Deferred projection: the queue of plans (migration 8) and what empties it.
+//!
+//! With [`Projection::Deferred`](crate::Projection::Deferred) the writers only queue plans.
+//! Two things project them: the projector task, woken by each commit of the writers (and
+//! once a second, for what another process or a previous run left), and every read, which
+//! first projects what was queued before it began (`settle`), so that the queue never shows
+//! through the `Storage` trait. Both take plans with `SKIP LOCKED`, so any number of them,
+//! in any number of processes, share the work without waiting on each other; a read then
+//! waits only for the plans another transaction is projecting at that moment.
+//!
+//! A plan the database refuses does not block the queue: the batch it was in is projected
+//! again plan by plan, and the one that still fails is moved to the quarantine with the
+//! database's reason, as the webhook does when an inline apply is refused.
+
+use std::time::Duration;
+
+use deadpool_postgres::{Client, Pool};
+use notify_core::StorageError;
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use crate::Sql;
+use crate::error::{classify, pool_error};
+
+/// Plans projected per transaction: larger than a writer's batches, since nobody waits for
+/// them, and still a bounded time for the locks of one transaction.
+const BATCH: i32 = 512;
+
+/// How often the projector looks at the queue without being woken.
+const TICK: Duration = Duration::from_secs(1);
+
+/// A statement prepared once per connection.
+async fn prepared(client: &Client, text: &str) -> Result<tokio_postgres::Statement, StorageError> {
+    client.prepare_cached(text).await.map_err(|e| classify("preparing a projection statement", e))
+}
+
+/// The projector task: projects whatever is queued whenever it is woken, and on every tick;
+/// ends when every writer (holding the other ends of `wake`) has ended.
+pub(crate) async fn projector(pool: Pool, sql: std::sync::Arc<Sql>, mut wake: mpsc::Receiver<()>) {
+    loop {
+        // Woken, or a tick; `Ok(None)`: the writers are gone, and so is the store.
+        if let Ok(None) = tokio::time::timeout(TICK, wake.recv()).await {
+            return;
+        }
+        let drained = async {
+            let client = pool.get().await.map_err(pool_error)?;
+            while step(&client, &sql, i64::MAX).await? > 0 {}
+            Ok::<_, StorageError>(())
+        };
+        // The queue keeps everything; the next wake or tick tries again.
+        if drained.await.is_err() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Projects every plan queued before this call, on `client`: what nobody else is projecting
+/// here, then waits for the transactions projecting the rest.
+pub(crate) async fn settle(client: &Client, sql: &Sql) -> Result<(), StorageError> {
+    let upto: Option<i64> = client
+        .query_one(&prepared(client, &sql.pending_last).await?, &[])
+        .await
+        .map_err(|e| classify("reading the queue", e))?
+        .get(0);
+    let Some(upto) = upto else { return Ok(()) };
+    loop {
+        while step(client, sql, upto).await? > 0 {}
+        // Waits for the rows other transactions hold; counts those still queued after them.
+        let left: i64 = client
+            .query_one(&prepared(client, &sql.pending_wait).await?, &[&upto])
+            .await
+            .map_err(|e| classify("waiting for the projection", e))?
+            .get(0);
+        if left == 0 {
+            return Ok(());
+        }
+    }
+}
+
+/// Projects one batch of the plans queued up to `upto`; returns how many left the queue
+/// (projected or quarantined), 0 when none was free to take.
+async fn step(client: &Client, sql: &Sql, upto: i64) -> Result<i64, StorageError> {
+    let project = prepared(client, &sql.project).await?;
+    let mut attempt = 0;
+    loop {
+        match client.query_one(&project, &[&BATCH, &upto]).await {
+            Ok(row) => return Ok(i64::from(row.get::<_, i32>(0))),
+            Err(e) => {
+                let e = classify("projecting queued events", e);
+                if !e.is_transient() {
+                    return one_by_one(client, sql, upto).await;
+                }
+                attempt += 1;
+                if attempt == 5 {
+                    return Err(e);
+                }
+                // A deadlock or serialization failure between two projectors: run again,
+                // after a wait that grows.
+                tokio::time::sleep(Duration::from_millis(1 << attempt)).await;
+            }
+        }
+    }
+}
+
+/// After a batch failed on its data: the same plans one at a time, quarantining those the
+/// database refuses alone.
+async fn one_by_one(client: &Client, sql: &Sql, upto: i64) -> Result<i64, StorageError> {
+    let rows = client
+        .query(&prepared(client, &sql.pending_oldest).await?, &[&upto, &i64::from(BATCH)])
+        .await
+        .map_err(|e| classify("reading the queue", e))?;
+    let mut done = 0;
+    for row in rows {
+        let (seq, plan): (i64, String) = (row.get(0), row.get(1));
+        match client.query_one(&prepared(client, &sql.project_one).await?, &[&seq]).await {
+            Ok(_) => done += 1,
+            Err(e) => {
+                let e = classify("projecting a queued event", e);
+                if e.is_transient() {
+                    return Err(e);
+                }
+                quarantine(client, sql, seq, &plan, &e).await?;
+                done += 1;
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// What the quarantine needs of a wire plan.
+#[derive(Deserialize)]
+struct Head {
+    id: String,
+    registry: String,
+    raw: String,
+}
+
+/// Moves a queued plan the database refuses to the quarantine, in one statement.
+async fn quarantine(
+    client: &Client,
+    sql: &Sql,
+    seq: i64,
+    plan: &str,
+    e: &StorageError,
+) -> Result<(), StorageError> {
+    let (id, registry, raw) = match serde_json::from_str::<Head>(plan) {
+        Ok(h) => (h.id, Some(h.registry), h.raw),
+        Err(_) => (format!("queued-{seq}"), None, plan.to_owned()),
+    };
+    let reason = format!("event {id}: the store refused it: {}", chain(e));
+    client
+        .execute(
+            &prepared(client, &sql.pending_quarantine).await?,
+            &[&seq, &format!("id:{id}"), &registry, &reason, &raw],
+        )
+        .await
+        .map_err(|e| classify("quarantining a queued event", e))?;
+    Ok(())
+}
+
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Whether a wire plan (JSON text) holds a NUL character in any string. PostgreSQL text
+/// cannot: an inline apply is refused at once for it, and a queued plan is refused the
+/// same way, before it is acknowledged, rather than quarantined later.
+pub(crate) fn holds_nul(json: &str) -> bool {
+    let b = json.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' {
+            if b.get(i + 1) == Some(&b'u') && b.get(i + 2..i + 6) == Some(b"0000") {
+                return true;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::holds_nul;
+
+    #[test]
+    fn a_nul_is_found_only_where_json_escapes_one() {
+        assert!(holds_nul(r#"{"a":"x\u0000y"}"#));
+        assert!(holds_nul(r#"{"a":"\\\u0000"}"#));
+        assert!(!holds_nul(r#"{"a":"\\u0000"}"#), "an escaped backslash, then text");
+        assert!(!holds_nul(r#"{"a":"\u0001"}"#));
+        assert!(!holds_nul(r#"{"a":"\\"}"#));
+        assert!(!holds_nul("\\"));
+    }
+}
