@@ -29,6 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::types::Json;
 
 use crate::error::{classify, is_retryable, pool_error};
+use crate::project::Load;
 use crate::{Projection, Sql};
 
 /// Plans applied in one transaction at most: bounds the statement's argument (a few hundred
@@ -58,15 +59,26 @@ pub(crate) struct Batcher {
     sql: Arc<Sql>,
     writers: usize,
     projection: Projection,
+    max_lag: usize,
+    load: Arc<Load>,
 }
 
 impl Batcher {
-    pub(crate) fn new(pool: Pool, sql: Arc<Sql>, writers: usize, projection: Projection) -> Self {
-        Batcher { queue: Mutex::new(None), pool, sql, writers: writers.max(1), projection }
+    pub(crate) fn new(pool: Pool, sql: Arc<Sql>, writers: usize, projection: Projection, max_lag: usize) -> Self {
+        Batcher {
+            queue: Mutex::new(None),
+            pool,
+            sql,
+            writers: writers.max(1),
+            projection,
+            max_lag,
+            load: Arc::default(),
+        }
     }
 
     /// Applies one plan (already in wire form) with whatever else is queued.
     pub(crate) async fn apply(&self, id: &str, wire: Box<RawValue>) -> Answer {
+        let _in_flight = self.load.enter();
         let (reply, answer) = oneshot::channel();
         let mut job = Job { id: id.to_owned(), wire, reply };
         // Twice at most: a closed queue is replaced once, by writers on this runtime.
@@ -109,12 +121,19 @@ impl Batcher {
         // The projector runs in both modes: a queue left by a deferred run (of this process
         // or another) is projected even when this one applies inline.
         let (wake, woken) = mpsc::channel(1);
-        tokio::spawn(crate::project::projector(self.pool.clone(), self.sql.clone(), woken));
+        tokio::spawn(crate::project::projector(
+            self.pool.clone(),
+            self.sql.clone(),
+            self.load.clone(),
+            self.max_lag,
+            woken,
+        ));
         for _ in 0..self.writers {
             let writer = Writer {
                 pool: self.pool.clone(),
                 sql: self.sql.clone(),
                 projection: self.projection,
+                load: self.load.clone(),
                 wake: wake.clone(),
             };
             tokio::spawn(write(jobs.clone(), writer));
@@ -129,6 +148,7 @@ struct Writer {
     pool: Pool,
     sql: Arc<Sql>,
     projection: Projection,
+    load: Arc<Load>,
     /// Wakes the projector after plans were queued.
     wake: mpsc::Sender<()>,
 }
@@ -217,6 +237,7 @@ async fn run(writer: &Writer, plans: &[(&str, &RawValue)]) -> Result<Vec<String>
     if writer.projection == Projection::Deferred {
         let fresh = enqueue(writer, plans).await?;
         if !fresh.is_empty() {
+            writer.load.queued(fresh.len());
             // Full means a wake is already pending, which is all the projector needs.
             let _ = writer.wake.try_send(());
         }

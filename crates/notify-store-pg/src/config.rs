@@ -34,6 +34,12 @@ pub struct PgConfig {
     pub ca_file: Option<PathBuf>,
     /// When an event's projections are written: before it is acknowledged, or behind it.
     pub projection: Projection,
+    /// With [`Projection::Deferred`]: how many events may wait to be projected while
+    /// acknowledgements are in progress. Below it the projector gives way to them, so that
+    /// a burst is acknowledged at the rate of the queue alone; at it the projector works
+    /// alongside them. A read arriving during a burst waits for at most about this many
+    /// events to be projected.
+    pub max_lag: usize,
 }
 
 /// When the projections of an event (its log row, content, links, tags, counters) are
@@ -77,6 +83,7 @@ impl PgConfig {
             connect_timeout: Duration::from_secs(5),
             ca_file: None,
             projection: Projection::Inline,
+            max_lag: 10_000,
         }
     }
 
@@ -90,6 +97,7 @@ impl PgConfig {
     /// | `writers` | [`writers`](Self::writers) |
     /// | `sslrootcert` | [`ca_file`](Self::ca_file) (libpq's name for it) |
     /// | `projection` | [`projection`](Self::projection): `inline` or `deferred` |
+    /// | `max_lag` | [`max_lag`](Self::max_lag) |
     ///
     /// They are taken out of the URL, and the rest (`sslmode`, `application_name`, …) goes to
     /// the driver as given. A value the store cannot use is refused here, naming the
@@ -126,6 +134,7 @@ impl PgConfig {
                 "schema" => config.schema = value()?,
                 "pool_size" => config.pool_size = count()?,
                 "writers" => config.writers = count()?,
+                "max_lag" => config.max_lag = count()?,
                 "sslrootcert" => config.ca_file = Some(PathBuf::from(value()?)),
                 "projection" => {
                     config.projection = match value()?.as_str() {
@@ -269,12 +278,12 @@ mod tests {
     #[test]
     fn store_parameters_are_taken_out_of_the_url() {
         let c = PgConfig::from_url(
-            "postgres://u:p%40ss@h:5433/db?application_name=a&schema=s_1&pool_size=4&writers=2&sslrootcert=%2Fetc%2Fca%20x.pem&sslmode=verify-full&projection=deferred",
+            "postgres://u:p%40ss@h:5433/db?application_name=a&schema=s_1&pool_size=4&writers=2&sslrootcert=%2Fetc%2Fca%20x.pem&sslmode=verify-full&projection=deferred&max_lag=500",
         )
         .unwrap();
         assert_eq!(c.url, "postgres://u:p%40ss@h:5433/db?application_name=a&sslmode=verify-full");
         assert_eq!((c.schema.as_str(), c.pool_size, c.writers), ("s_1", 4, 2));
-        assert_eq!(c.projection, Projection::Deferred);
+        assert_eq!((c.projection, c.max_lag), (Projection::Deferred, 500));
         assert_eq!(c.ca_file.as_deref(), Some(std::path::Path::new("/etc/ca x.pem")));
         assert!(c.parse().unwrap().1, "TLS still follows sslmode");
 

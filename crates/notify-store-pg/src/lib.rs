@@ -222,6 +222,7 @@ impl PgStore {
             sql.clone(),
             config.writers,
             config.projection,
+            config.max_lag,
         ));
         Ok(PgStore { pool, schema: config.schema.clone(), sql, batcher })
     }

@@ -12,6 +12,8 @@
 //! again plan by plan, and the one that still fails is moved to the quarantine with the
 //! database's reason, as the webhook does when an inline apply is refused.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use deadpool_postgres::{Client, Pool};
@@ -29,23 +31,92 @@ const BATCH: i32 = 512;
 /// How often the projector looks at the queue without being woken.
 const TICK: Duration = Duration::from_secs(1);
 
+/// How long a woken projector lets plans gather before it takes them: a batch of a few
+/// dozen costs the database a fraction per plan of what a batch of one does. Reads do not
+/// wait for it; they project what they need themselves.
+const GATHER: Duration = Duration::from_millis(50);
+
+/// How long the projector gives way to acknowledgements in progress before it looks again.
+const GIVE_WAY: Duration = Duration::from_millis(2);
+
+/// What the projector knows of the acknowledgements in progress in this process.
+#[derive(Debug, Default)]
+pub(crate) struct Load {
+    /// `apply` calls not yet answered.
+    in_flight: AtomicUsize,
+    /// Plans queued by this process and not yet seen projected: an estimate (reads and other
+    /// processes project too), set back to 0 whenever the queue is found empty.
+    queued: AtomicUsize,
+}
+
+impl Load {
+    /// Counts an `apply` until the guard is dropped.
+    pub(crate) fn enter(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self.clone())
+    }
+
+    pub(crate) fn queued(&self, n: usize) {
+        self.queued.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn projected(&self, n: usize) {
+        let _ = self.queued.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |q| Some(q.saturating_sub(n)));
+    }
+
+    /// Whether the projector should wait: acknowledgements are in progress and fewer than
+    /// `max_lag` plans wait.
+    fn give_way(&self, max_lag: usize) -> bool {
+        self.in_flight.load(Ordering::Relaxed) > 0 && self.queued.load(Ordering::Relaxed) < max_lag
+    }
+}
+
+/// An `apply` in progress.
+pub(crate) struct InFlight(Arc<Load>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// A statement prepared once per connection.
 async fn prepared(client: &Client, text: &str) -> Result<tokio_postgres::Statement, StorageError> {
     client.prepare_cached(text).await.map_err(|e| classify("preparing a projection statement", e))
 }
 
-/// The projector task: projects whatever is queued whenever it is woken, and on every tick;
-/// ends when every writer (holding the other ends of `wake`) has ended.
-pub(crate) async fn projector(pool: Pool, sql: std::sync::Arc<Sql>, mut wake: mpsc::Receiver<()>) {
+/// The projector task: projects whatever is queued whenever it is woken, and on every tick,
+/// giving way to acknowledgements while fewer than `max_lag` plans wait; ends when every
+/// writer (holding the other ends of `wake`) has ended.
+pub(crate) async fn projector(
+    pool: Pool,
+    sql: Arc<Sql>,
+    load: Arc<Load>,
+    max_lag: usize,
+    mut wake: mpsc::Receiver<()>,
+) {
     loop {
         // Woken, or a tick; `Ok(None)`: the writers are gone, and so is the store.
-        if let Ok(None) = tokio::time::timeout(TICK, wake.recv()).await {
-            return;
+        match tokio::time::timeout(TICK, wake.recv()).await {
+            Ok(None) => return,
+            Ok(Some(())) => tokio::time::sleep(GATHER).await,
+            Err(_) => {}
         }
         let drained = async {
             let client = pool.get().await.map_err(pool_error)?;
-            while step(&client, &sql, i64::MAX).await? > 0 {}
-            Ok::<_, StorageError>(())
+            loop {
+                if load.give_way(max_lag) {
+                    tokio::time::sleep(GIVE_WAY).await;
+                    continue;
+                }
+                match step(&client, &sql, i64::MAX).await? {
+                    0 => {
+                        load.projected(usize::MAX);
+                        return Ok::<_, StorageError>(());
+                    }
+                    n => load.projected(usize::try_from(n).unwrap_or(usize::MAX)),
+                }
+            }
         };
         // The queue keeps everything; the next wake or tick tries again.
         if drained.await.is_err() {
