@@ -64,7 +64,13 @@ pub(crate) struct Batcher {
 }
 
 impl Batcher {
-    pub(crate) fn new(pool: Pool, sql: Arc<Sql>, writers: usize, projection: Projection, max_lag: usize) -> Self {
+    pub(crate) fn new(
+        pool: Pool,
+        sql: Arc<Sql>,
+        writers: usize,
+        projection: Projection,
+        max_lag: usize,
+    ) -> Self {
         Batcher {
             queue: Mutex::new(None),
             pool,

@@ -52,12 +52,12 @@ pub struct PgConfig {
 pub enum Projection {
     /// In the transaction that stores the event: an acknowledgement waits for every
     /// projection.
-    #[default]
     Inline,
     /// Behind it: the event's plan is queued durably (one small row) and acknowledged; a
     /// projector task writes the projections in large batches, and a read first projects
     /// whatever is still queued. Acknowledgements cost a fraction of the database time, and
     /// bursts are absorbed by the queue; a read that arrives during one waits for it.
+    #[default]
     Deferred,
 }
 
@@ -73,7 +73,7 @@ impl Projection {
 
 impl PgConfig {
     /// Settings for `url` with the defaults: 16 connections, 1 writer, schema `notify`,
-    /// 5 s timeouts.
+    /// deferred projection with a lag of at most 10,000 events during bursts, 5 s timeouts.
     pub fn new(url: impl Into<String>) -> Self {
         PgConfig {
             url: url.into(),
@@ -82,7 +82,7 @@ impl PgConfig {
             schema: DEFAULT_SCHEMA.to_owned(),
             connect_timeout: Duration::from_secs(5),
             ca_file: None,
-            projection: Projection::Inline,
+            projection: Projection::default(),
             max_lag: 10_000,
         }
     }
@@ -278,12 +278,12 @@ mod tests {
     #[test]
     fn store_parameters_are_taken_out_of_the_url() {
         let c = PgConfig::from_url(
-            "postgres://u:p%40ss@h:5433/db?application_name=a&schema=s_1&pool_size=4&writers=2&sslrootcert=%2Fetc%2Fca%20x.pem&sslmode=verify-full&projection=deferred&max_lag=500",
+            "postgres://u:p%40ss@h:5433/db?application_name=a&schema=s_1&pool_size=4&writers=2&sslrootcert=%2Fetc%2Fca%20x.pem&sslmode=verify-full&projection=inline&max_lag=500",
         )
         .unwrap();
         assert_eq!(c.url, "postgres://u:p%40ss@h:5433/db?application_name=a&sslmode=verify-full");
         assert_eq!((c.schema.as_str(), c.pool_size, c.writers), ("s_1", 4, 2));
-        assert_eq!((c.projection, c.max_lag), (Projection::Deferred, 500));
+        assert_eq!((c.projection, c.max_lag), (Projection::Inline, 500));
         assert_eq!(c.ca_file.as_deref(), Some(std::path::Path::new("/etc/ca x.pem")));
         assert!(c.parse().unwrap().1, "TLS still follows sslmode");
 

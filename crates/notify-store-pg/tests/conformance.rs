@@ -3,10 +3,13 @@
 
 mod support;
 
-notify_core::conformance_suite!(support::fresh_store);
-
-/// The same cases with the projections written behind the acknowledgements: every read
-/// must still see every event applied before it.
+/// The default: projections written behind the acknowledgements, and every read seeing
+/// every event applied before it.
 mod deferred {
     notify_core::conformance_suite!(super::support::fresh_deferred_store);
+}
+
+/// Projections written in the transaction that stores each event.
+mod inline {
+    notify_core::conformance_suite!(super::support::fresh_inline_store);
 }

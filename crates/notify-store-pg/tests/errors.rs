@@ -68,7 +68,7 @@ async fn a_stopped_server_is_unavailable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_out_of_range_is_rejected_and_nothing_is_written() {
-    refuse_out_of_range(support::fresh_store().await).await;
+    refuse_out_of_range(support::fresh_inline_store().await).await;
 }
 
 /// Refused the same way, before anything is queued.
@@ -119,7 +119,7 @@ async fn a_queued_event_the_database_refuses_is_quarantined_and_the_rest_project
         .plan(&Policy::default());
     refused.entry.actor = Some(long);
 
-    let inline = support::fresh_store().await;
+    let inline = support::fresh_inline_store().await;
     assert!(inline.apply(&refused).await.is_err(), "refused inline, at once");
 
     let pg = support::fresh_deferred_store().await;

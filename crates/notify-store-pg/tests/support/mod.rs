@@ -46,14 +46,14 @@ pub(crate) fn fresh_schema() -> String {
     format!("t_{}_{}_{}", std::process::id(), nanos, SEQ.fetch_add(1, Ordering::Relaxed))
 }
 
-/// A migrated store in a schema of its own.
+/// A migrated store in a schema of its own, with the default settings.
 pub(crate) async fn fresh_store() -> TestStore {
-    fresh_store_with_pool(4).await
+    fresh_store_with(4, Projection::default()).await
 }
 
-/// A migrated store in a schema of its own, with `pool_size` connections.
-pub(crate) async fn fresh_store_with_pool(pool_size: usize) -> TestStore {
-    fresh_store_with(pool_size, Projection::Inline).await
+/// A migrated store in a schema of its own that projects each event before acknowledging it.
+pub(crate) async fn fresh_inline_store() -> TestStore {
+    fresh_store_with(4, Projection::Inline).await
 }
 
 /// A migrated store in a schema of its own that projects behind its acknowledgements.
