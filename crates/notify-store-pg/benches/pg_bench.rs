@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! cargo bench -p notify-store-pg --bench pg_bench -- --events 100000 [--repos 5000] [--writers 32] [--batch-writers 1]
+//!     [--inline] [--max-lag 10000]
 //! ```
 //!
 //! Generates a synthetic registry's traffic (about 70 % pulls of blobs and manifests, HEADs
@@ -15,7 +16,10 @@
 //!
 //! It starts its own PostgreSQL 15 cluster with durable settings (fsync on) unless
 //! `NOTIFY_PG_URL` names a server; `--fast` turns fsync off in its own cluster.
-//! `--batch-writers` sets `PgConfig::writers`, the batches the store has in flight at once.
+//! `--batch-writers` sets `PgConfig::writers`, the batches the store has in flight at once;
+//! `--inline` projects each event before acknowledging it (`Projection::Inline`) instead of
+//! behind it, and `--max-lag` sets `PgConfig::max_lag`. Each apply phase ends with a read,
+//! which waits for a deferred projection to catch up; its time is printed too.
 //! `--schema NAME` (with `NOTIFY_PG_URL`) loads into a schema that outlives the run; when that
 //! schema already holds events, the load is skipped and only the reads are measured again,
 //! so a change to the read side is measured on 10 M events without loading them again.
@@ -31,7 +35,7 @@ use notify_core::{
     Action, Actor, Descriptor, Digest, Event, PageRequest, Plan, Policy, RepoRef, RepositoryName, Request,
     Source, Storage, Tag, Target, Timestamp, translate,
 };
-use notify_store_pg::{PgConfig, PgStore};
+use notify_store_pg::{PgConfig, PgStore, Projection};
 use sha2::{Digest as _, Sha256};
 
 const REGISTRY: &str = "registry.example.com";
@@ -45,13 +49,23 @@ struct Args {
     repos: usize,
     writers: usize,
     batch_writers: usize,
+    inline: bool,
+    max_lag: Option<usize>,
     fast: bool,
     schema: Option<String>,
 }
 
 fn args() -> Args {
-    let mut a =
-        Args { events: 100_000, repos: 5_000, writers: 32, batch_writers: 1, fast: false, schema: None };
+    let mut a = Args {
+        events: 100_000,
+        repos: 5_000,
+        writers: 32,
+        batch_writers: 1,
+        inline: false,
+        max_lag: None,
+        fast: false,
+        schema: None,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut num = |name: &str| -> usize {
@@ -64,6 +78,8 @@ fn args() -> Args {
             "--repos" => a.repos = num("--repos"),
             "--writers" => a.writers = num("--writers"),
             "--batch-writers" => a.batch_writers = num("--batch-writers"),
+            "--inline" => a.inline = true,
+            "--max-lag" => a.max_lag = Some(num("--max-lag")),
             "--fast" => a.fast = true,
             "--schema" => a.schema = Some(it.next().expect("--schema takes a name")),
             // `cargo bench` passes `--bench`; filters are meaningless here.
@@ -424,6 +440,17 @@ where
 
 /// Loads `--events` deliveries, serially then concurrently, printing the figures, and
 /// returns the digests the reads ask for.
+/// How long the first read after the last acknowledgement takes: with deferred projection,
+/// the time to project what is still queued.
+async fn caught_up(store: &PgStore) -> Duration {
+    let started = Instant::now();
+    store
+        .events(&EventQuery { page: PageRequest { after: None, limit: 1 }, ..Default::default() })
+        .await
+        .expect("a read");
+    started.elapsed()
+}
+
 async fn load(store: &PgStore, a: &Args, schema: &str, database: Option<&support::Cluster>) -> Vec<Digest> {
     let mut deliveries = Deliveries::new(a.events, a.repos);
     // Floor: one bare single-row insert per commit.
@@ -468,7 +495,15 @@ async fn load(store: &PgStore, a: &Args, schema: &str, database: Option<&support
     for plan in deliveries.by_ref().take(serial) {
         store.apply(&plan).await.expect("apply");
     }
-    println!("apply, 1 writer: {}; {}", rate(serial, start.elapsed()), per_event(before, serial));
+    let acknowledged = start.elapsed();
+    let lag = caught_up(store).await;
+    println!(
+        "apply, 1 writer: {}; then a read after {:.1} ms: {} until it sees every event; {}",
+        rate(serial, acknowledged),
+        lag.as_secs_f64() * 1e3,
+        rate(serial, start.elapsed()),
+        per_event(before, serial)
+    );
 
     // Concurrent: the rest, each writer taking the next delivery when it is done with one.
     // (Generating takes a few microseconds of the shared lock per delivery, far less than
@@ -492,7 +527,16 @@ async fn load(store: &PgStore, a: &Args, schema: &str, database: Option<&support
     for t in tasks {
         rest += t.await.expect("writer");
     }
-    println!("apply, {} writers: {}; {}", a.writers, rate(rest, start.elapsed()), per_event(before, rest));
+    let acknowledged = start.elapsed();
+    let lag = caught_up(store).await;
+    println!(
+        "apply, {} writers: {}; then a read after {:.1} ms: {} until it sees every event; {}",
+        a.writers,
+        rate(rest, acknowledged),
+        lag.as_secs_f64() * 1e3,
+        rate(rest, start.elapsed()),
+        per_event(before, rest)
+    );
     {
         let deliveries = deliveries.lock().expect("the deliveries");
         println!(
@@ -520,10 +564,16 @@ async fn main() {
     let url =
         own.as_ref().map_or_else(|| std::env::var("NOTIFY_PG_URL").unwrap_or_default(), |c| c.url.clone());
     let schema = a.schema.clone().unwrap_or_else(|| format!("bench_{}", std::process::id()));
-    let config = PgConfig::new(url.clone())
+    let mut config = PgConfig::new(url.clone())
         .with_schema(&schema)
         .with_pool_size(a.writers + 2)
         .with_writers(a.batch_writers);
+    if a.inline {
+        config = config.with_projection(Projection::Inline);
+    }
+    if let Some(max_lag) = a.max_lag {
+        config.max_lag = max_lag;
+    }
     let store = PgStore::connect(&config).await.expect("cannot connect");
 
     println!(
@@ -534,6 +584,7 @@ async fn main() {
             "NOTIFY_PG_URL"
         }
     );
+    println!("projection: {}, max_lag {}", config.projection.as_str(), config.max_lag);
 
     let database = own.as_ref().and_then(|s| s.own.as_ref());
     let count: Option<i64> = match store

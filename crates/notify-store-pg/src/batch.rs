@@ -2,9 +2,11 @@
 //!
 //! Every [`Storage::apply`](notify_core::Storage::apply) hands its plan to a queue and waits
 //! for its answer. A few writer tasks (`PgConfig::writers`) each take whatever is queued, up to
-//! [`MAX_BATCH`] plans, and apply it with one call of `apply_plans` (migration 3): one round
-//! trip, one commit, one WAL flush for the lot. A batch of one goes to `apply_plan`
-//! (migration 2) instead, which does less for a single event. Nobody waits for a batch to fill: a lone
+//! [`MAX_BATCH`] plans, and writes it with one statement: one round trip, one commit, one WAL
+//! flush for the lot. With deferred projection the statement queues the plans (`enqueue`,
+//! migration 8; the `project` module writes them behind); inline, it is one call of
+//! `apply_plans` (migration 3), or for a batch of one `apply_plan` (migration 2), which does
+//! less for a single event. Nobody waits for a batch to fill: a lone
 //! event is applied at once, alone, and under load the batches grow by themselves with the
 //! queue that forms while the previous batch commits. Each caller is answered only after its
 //! batch has committed, so "acknowledged" still means "durable".
@@ -14,7 +16,8 @@
 //! the database is unreachable every caller gets the same transient error; a deadlock or
 //! serialization failure is retried a few times first.
 //!
-//! The writers are spawned on the runtime of the first `apply`. Should that runtime end
+//! The writers, and the projector with them, are spawned on the runtime of the first
+//! `apply`. Should that runtime end
 //! (tests build one per case), the queue closes, and the next `apply` starts new writers on
 //! its own runtime.
 
@@ -140,6 +143,7 @@ impl Batcher {
                 sql: self.sql.clone(),
                 projection: self.projection,
                 load: self.load.clone(),
+                max_lag: self.max_lag,
                 wake: wake.clone(),
             };
             tokio::spawn(write(jobs.clone(), writer));
@@ -155,6 +159,7 @@ struct Writer {
     sql: Arc<Sql>,
     projection: Projection,
     load: Arc<Load>,
+    max_lag: usize,
     /// Wakes the projector after plans were queued.
     wake: mpsc::Sender<()>,
 }
@@ -241,6 +246,7 @@ async fn apply_batch(writer: &Writer, batch: Vec<Job>) {
 /// more to `apply_plans`.
 async fn run(writer: &Writer, plans: &[(&str, &RawValue)]) -> Result<Vec<String>, StorageError> {
     if writer.projection == Projection::Deferred {
+        writer.load.room(writer.max_lag).await;
         let fresh = enqueue(writer, plans).await?;
         if !fresh.is_empty() {
             writer.load.queued(fresh.len());

@@ -34,11 +34,12 @@ pub struct PgConfig {
     pub ca_file: Option<PathBuf>,
     /// When an event's projections are written: before it is acknowledged, or behind it.
     pub projection: Projection,
-    /// With [`Projection::Deferred`]: how many events may wait to be projected while
-    /// acknowledgements are in progress. Below it the projector gives way to them, so that
-    /// a burst is acknowledged at the rate of the queue alone; at it the projector works
-    /// alongside them. A read arriving during a burst waits for at most about this many
-    /// events to be projected.
+    /// With [`Projection::Deferred`]: how many events (queued by this process) may wait to
+    /// be projected. Below it the projector gives way to deliveries in progress, so that a
+    /// burst of up to this many is acknowledged at the rate of the queue alone; at it the
+    /// projector works alongside them, and new deliveries wait for room, so that under a load
+    /// the projection cannot follow, acknowledgements slow to its pace. A read waits for at
+    /// most about this many events to be projected.
     pub max_lag: usize,
 }
 

@@ -23,6 +23,7 @@
 //! | `tags` | repository, tag | the tag register (newest set or delete), push/pull counters, last pull |
 //! | `tag_history` | repository, tag, stamp | every set (digest) and delete (NULL) |
 //! | `quarantine` | `key` | unmodellable events verbatim |
+//! | `pending` | `seq`; unique `id` | plans acknowledged and not yet projected (deferred projection) |
 //!
 //! A [`notify_core::Stamp`] is stored as a `(timestamptz, text)` column pair and compared
 //! with row comparisons, `(a_at, a_event) > (b_at, b_event)`; text is `COLLATE "C"` so that
@@ -47,11 +48,23 @@
 //! # Writes
 //!
 //! Concurrent [`Storage::apply`] calls share transactions (group commit, see the `batch`
-//! module): a writer task applies whatever events are queued, up to 256, with one call of the
-//! server-side function `apply_plans(jsonb)`, one round trip and one commit for the lot, and
-//! answers each caller once that commit is durable. A lone event goes to `apply_plan(jsonb)`,
-//! which does the same for one event with less work. [`PgConfig::writers`] sets how many
-//! batches are in flight at once (default 1).
+//! module): a writer task takes whatever events are queued, up to 256, and writes them with
+//! one statement, one round trip and one commit, and answers each caller once that commit is
+//! durable. [`PgConfig::writers`] sets how many batches are in flight at once (default 1).
+//! What the statement does depends on [`Projection`]:
+//!
+//! - **Deferred** (the default): the batch's plans are inserted into the `pending` queue by
+//!   `enqueue(ids, plans)` (migration 8), which skips an event the queue or the log holds.
+//!   The `project` module's projector task then takes the oldest queued plans, up to 512,
+//!   hands them to `apply_plans` and deletes them, in one transaction; it lets plans gather
+//!   for 50 ms when woken, and gives way to acknowledgements in progress until
+//!   [`PgConfig::max_lag`] plans wait. Every read first projects what was queued before it
+//!   (taking rows with `SKIP LOCKED`, then waiting for those another transaction holds), so
+//!   the queue never shows through the trait. A plan the database refuses when it is
+//!   projected is moved to the quarantine.
+//! - **Inline**: the batch goes to the server-side function `apply_plans(jsonb)` (migration
+//!   3) directly, a lone event to `apply_plan(jsonb)` (migration 2), which does less for
+//!   one.
 //!
 //! Both functions start with `INSERT INTO events … ON CONFLICT (id) DO NOTHING`, the dedup
 //! gate: only the events it inserts are applied; the others are duplicates and write nothing.

@@ -13,13 +13,13 @@
 //! database's reason, as the webhook does when an inline apply is refused.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Client, Pool};
 use notify_core::StorageError;
 use serde::Deserialize;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 use crate::Sql;
 use crate::error::{classify, pool_error};
@@ -39,35 +39,90 @@ const GATHER: Duration = Duration::from_millis(50);
 /// How long the projector gives way to acknowledgements in progress before it looks again.
 const GIVE_WAY: Duration = Duration::from_millis(2);
 
-/// What the projector knows of the acknowledgements in progress in this process.
-#[derive(Debug, Default)]
+/// How long deliveries must have paused for the projector to take that as a pause: one
+/// sender's events come a fraction of a millisecond apart, and a projection started in
+/// such a gap would slow the next ones.
+const QUIET: Duration = Duration::from_millis(10);
+
+/// How long a writer waits at most for the projector to make room in a full queue. Past it
+/// the writer queues anyway: a projector that cannot work (the database is failing it) must
+/// not hold acknowledgements back too.
+const ROOM_WAIT: Duration = Duration::from_secs(10);
+
+/// What the projector knows of the acknowledgements in progress in this process, and how
+/// the writers wait for it when the queue is full.
+#[derive(Debug)]
 pub(crate) struct Load {
+    started: Instant,
     /// `apply` calls not yet answered.
     in_flight: AtomicUsize,
+    /// When an `apply` last began or ended, in microseconds after `started`.
+    last_active: AtomicU64,
     /// Plans queued by this process and not yet seen projected: an estimate (reads and other
     /// processes project too), set back to 0 whenever the queue is found empty.
     queued: AtomicUsize,
+    /// Signalled after each projected batch.
+    room: Notify,
+}
+
+impl Default for Load {
+    fn default() -> Self {
+        Load {
+            started: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            last_active: AtomicU64::new(0),
+            queued: AtomicUsize::new(0),
+            room: Notify::new(),
+        }
+    }
 }
 
 impl Load {
     /// Counts an `apply` until the guard is dropped.
     pub(crate) fn enter(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.touch();
         InFlight(self.clone())
+    }
+
+    fn touch(&self) {
+        let now = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.last_active.store(now, Ordering::Relaxed);
     }
 
     pub(crate) fn queued(&self, n: usize) {
         self.queued.fetch_add(n, Ordering::Relaxed);
     }
 
-    fn projected(&self, n: usize) {
-        let _ = self.queued.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |q| Some(q.saturating_sub(n)));
+    fn backlog(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
     }
 
-    /// Whether the projector should wait: acknowledgements are in progress and fewer than
-    /// `max_lag` plans wait.
-    fn give_way(&self, max_lag: usize) -> bool {
-        self.in_flight.load(Ordering::Relaxed) > 0 && self.queued.load(Ordering::Relaxed) < max_lag
+    fn projected(&self, n: usize) {
+        let _ = self.queued.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |q| Some(q.saturating_sub(n)));
+        self.room.notify_waiters();
+    }
+
+    /// Whether deliveries are in progress or paused for less than [`QUIET`].
+    fn busy(&self) -> bool {
+        let quiet = u64::try_from(QUIET.as_micros()).unwrap_or(u64::MAX);
+        let now = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.in_flight.load(Ordering::Relaxed) > 0
+            || now.saturating_sub(self.last_active.load(Ordering::Relaxed)) < quiet
+    }
+
+    /// Waits, before queueing more, while `max_lag` plans or more wait to be projected: the
+    /// queue is bounded, and under a load the projection cannot follow, acknowledgements
+    /// slow down to its pace instead of the backlog (and a read's wait) growing.
+    pub(crate) async fn room(&self, max_lag: usize) {
+        let deadline = Instant::now() + ROOM_WAIT;
+        while self.backlog() >= max_lag && Instant::now() < deadline {
+            let projected = self.room.notified();
+            if self.backlog() < max_lag {
+                return;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(50), projected).await;
+        }
     }
 }
 
@@ -77,6 +132,7 @@ pub(crate) struct InFlight(Arc<Load>);
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.touch();
     }
 }
 
@@ -85,8 +141,9 @@ async fn prepared(client: &Client, text: &str) -> Result<tokio_postgres::Stateme
     client.prepare_cached(text).await.map_err(|e| classify("preparing a projection statement", e))
 }
 
-/// The projector task: projects whatever is queued whenever it is woken, and on every tick,
-/// giving way to acknowledgements while fewer than `max_lag` plans wait; ends when every
+/// The projector task: projects whatever is queued whenever it is woken, and on every tick.
+/// While fewer than `max_lag` plans wait it gives way to deliveries in progress; once that
+/// many wait it works alongside them until the backlog is down to half. Ends when every
 /// writer (holding the other ends of `wake`) has ended.
 pub(crate) async fn projector(
     pool: Pool,
@@ -104,8 +161,15 @@ pub(crate) async fn projector(
         }
         let drained = async {
             let client = pool.get().await.map_err(pool_error)?;
+            let mut catching_up = false;
             loop {
-                if load.give_way(max_lag) {
+                let backlog = load.backlog();
+                if backlog >= max_lag {
+                    catching_up = true;
+                } else if backlog <= max_lag / 2 {
+                    catching_up = false;
+                }
+                if !catching_up && load.busy() {
                     tokio::time::sleep(GIVE_WAY).await;
                     continue;
                 }

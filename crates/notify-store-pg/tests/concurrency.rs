@@ -103,13 +103,73 @@ async fn redeliver_concurrently(projection: Projection) {
     assert_eq!(queued, 0, "a read leaves nothing queued before it");
 }
 
+/// With deferred projection the queue is bounded: once `max_lag` events wait, deliveries wait
+/// for the projector to make room, so that the backlog (and a read's wait) stays near
+/// `max_lag` however fast events arrive. Sampled while 16 senders deliver 1,600 events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_queue_holds_deliveries_back_until_the_projector_makes_room() {
+    const MAX_LAG: usize = 100;
+    const SENDERS: usize = 16;
+    let mut config = support::cluster().config(&support::fresh_schema()).with_pool_size(8);
+    config.max_lag = MAX_LAG;
+    let pg = notify_store_pg::PgStore::connect(&config).await.expect("a store");
+    let plans: Arc<Vec<Plan>> = Arc::new(plans().into_iter().take(1_600).collect());
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampling = {
+        let (pool, s, done) = (pg.pool().clone(), pg.schema().to_owned(), done.clone());
+        tokio::spawn(async move {
+            let client = pool.get().await.expect("a connection");
+            let (mut most, mut samples) = (0_i64, 0);
+            while !done.load(Ordering::Relaxed) {
+                let n: i64 = client
+                    .query_one(&format!("SELECT count(*) FROM \"{s}\".pending"), &[])
+                    .await
+                    .expect("a count")
+                    .get(0);
+                (most, samples) = (most.max(n), samples + 1);
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+            (most, samples)
+        })
+    };
+    let started = std::time::Instant::now();
+    let mut senders = Vec::new();
+    for k in 0..SENDERS {
+        let (store, plans) = (pg.clone(), plans.clone());
+        senders.push(tokio::spawn(async move {
+            for plan in plans.iter().skip(k).step_by(SENDERS) {
+                store.apply(plan).await.expect("an apply");
+            }
+        }));
+    }
+    for sender in senders {
+        sender.await.expect("a sender");
+    }
+    done.store(true, Ordering::Relaxed);
+    let (most, samples) = sampling.await.expect("the sampler");
+    eprintln!("at most {most} queued over {samples} samples, {:?}", started.elapsed());
+    // A writer checks for room before it queues a batch (at most 256 plans).
+    assert!(most <= (MAX_LAG + 256) as i64, "{most} queued with max_lag {MAX_LAG}");
+    assert!(most >= MAX_LAG as i64 / 2, "the queue never filled ({most}): nothing was tested");
+
+    // Nothing lost on the way: a read projects the rest, and the log holds every event once.
+    pg.events(&Default::default()).await.expect("a read");
+    let client = pg.pool().get().await.expect("a connection");
+    let s = pg.schema();
+    let count = |table: &str| format!("SELECT count(*) FROM \"{s}\".{table}");
+    let logged: i64 = client.query_one(&count("events"), &[]).await.expect("a count").get(0);
+    let queued: i64 = client.query_one(&count("pending"), &[]).await.expect("a count").get(0);
+    assert_eq!((logged as usize, queued), (plans.len(), 0));
+}
+
 /// A tag set to a digest while another transaction raises that digest's media type ends with
 /// the raised type. The other transaction is held, by a lock on its repository's row taken
 /// here, after it has raised the type and before it commits; the tag is set then, from
-/// another process (store), in another repository.
+/// another process (store), in another repository. Inline, where the transactions are the
+/// deliveries' own and can be held one against the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_tag_set_while_its_digest_is_raised_shows_the_raised_media_type() {
-    let a = support::fresh_store().await;
+    let a = support::fresh_inline_store().await;
     let b = notify_store_pg::PgStore::connect(&a.config).await.expect("a second store");
     let policy = Policy::default();
     let d = test_digest(0x51);
