@@ -133,6 +133,13 @@ pub trait Storage: Send + Sync {
     /// Succeeds when the store can take writes now.
     async fn ping(&self) -> Result<(), StorageError>;
 
+    /// Events acknowledged and not yet projected, for a store that projects behind its
+    /// acknowledgements; 0 for one that projects before (the default). Reads never show
+    /// the backlog: each waits for what was acknowledged before it. Operators watch it.
+    async fn backlog(&self) -> Result<u64, StorageError> {
+        Ok(0)
+    }
+
     /// Repositories, with search.
     async fn repositories(&self, query: &RepositoryQuery) -> Result<Page<RepositorySummary>, StorageError>;
 

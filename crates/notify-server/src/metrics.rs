@@ -12,9 +12,12 @@
 //! | `notify_ingest_lag_seconds` | | receive time minus event timestamp, for events that parsed |
 //! | `notify_store_errors_total` | `operation`, `kind` | store calls that failed: `kind` is `unavailable`, `rejected` or `internal` (a client's bad cursor is not a store error) |
 //! | `notify_webhook_rejected_total` | `reason` | webhook requests refused before their events were read: `unauthorized`, `too_large`, `content_type`, `malformed` |
+//! | `notify_store_backlog` | | events acknowledged and not yet projected (PostgreSQL with deferred projection; 0 otherwise), read from the store at each scrape |
 
 use notify_core::{Action, StorageError};
-use prometheus::{Encoder as _, Histogram, HistogramOpts, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder as _, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
 
 /// The server's metrics.
 #[derive(Debug, Clone)]
@@ -25,6 +28,7 @@ pub struct Metrics {
     ingest_lag: Histogram,
     store_errors: IntCounterVec,
     webhook_rejected: IntCounterVec,
+    backlog: IntGauge,
 }
 
 /// What happened to one event of a webhook post.
@@ -115,7 +119,9 @@ impl Metrics {
         registry.register(Box::new(ingest_duration.clone()))?;
         registry.register(Box::new(ingest_lag.clone()))?;
         registry.register(Box::new(store_errors.clone()))?;
+        let backlog = IntGauge::new("notify_store_backlog", "Events acknowledged and not yet projected.")?;
         registry.register(Box::new(webhook_rejected.clone()))?;
+        registry.register(Box::new(backlog.clone()))?;
         // Outcomes of the four registry actions exist from the start, so that dashboards and
         // rate() see zeros instead of missing series.
         for action in ["push", "pull", "mount", "delete"] {
@@ -123,7 +129,7 @@ impl Metrics {
                 events.with_label_values(&[action, outcome]);
             }
         }
-        Ok(Metrics { registry, events, ingest_duration, ingest_lag, store_errors, webhook_rejected })
+        Ok(Metrics { registry, events, ingest_duration, ingest_lag, store_errors, webhook_rejected, backlog })
     }
 
     /// Counts one event.
@@ -149,6 +155,11 @@ impl Metrics {
             return;
         }
         self.store_errors.with_label_values(&[operation, storage_error_kind(e)]).inc();
+    }
+
+    /// Records the store's backlog as last read.
+    pub fn backlog(&self, events: u64) {
+        self.backlog.set(i64::try_from(events).unwrap_or(i64::MAX));
     }
 
     /// Counts a refused webhook request.

@@ -72,6 +72,12 @@ pub(crate) async fn readyz(State(app): State<AppState>) -> Result<Json<Status>, 
     responses((status = 200, description = "Prometheus text exposition format 0.0.4", content_type = "text/plain", body = String))
 )]
 pub(crate) async fn metrics(State(app): State<AppState>) -> Response {
+    let shared = app.shared();
+    // A store that cannot answer leaves the last figure, and counts the error.
+    match shared.store.backlog().await {
+        Ok(n) => shared.metrics.backlog(n),
+        Err(e) => shared.metrics.store_error("backlog", &e),
+    }
     let mut response = app.metrics().render().into_response();
     response
         .headers_mut()

@@ -122,6 +122,11 @@ async fn two_servers_on_one_database_fed_the_same_events_count_each_once() {
     let ids: BTreeSet<_> =
         log["items"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap()).collect();
     assert_eq!((ids.len(), log["items"].as_array().unwrap().len()), (bodies.len(), bodies.len()));
+    // The reads projected what was queued: nothing is left behind on either replica.
+    for port in [a.1, b.1] {
+        let metrics = curl(vec![format!("http://127.0.0.1:{port}/metrics")]).await.1;
+        assert!(metrics.contains("\nnotify_store_backlog 0\n"), "{metrics}");
+    }
     let stats_a = read(a.1, "/api/v1/repositories/stats?repository=team/app").await.1;
     let stats_b = read(b.1, "/api/v1/repositories/stats?repository=team/app").await.1;
     assert_eq!(stats_a, stats_b);

@@ -120,6 +120,7 @@ struct Sql {
     project: String,
     project_one: String,
     pending_last: String,
+    pending_count: String,
     pending_wait: String,
     pending_oldest: String,
     pending_quarantine: String,
@@ -142,6 +143,7 @@ impl Sql {
             project: q("SELECT {s}.project($1, $2)"),
             project_one: q("SELECT {s}.project_one($1)"),
             pending_last: q("SELECT max(seq) FROM {s}.pending"),
+            pending_count: q("SELECT count(*) FROM {s}.pending"),
             // FOR UPDATE waits for the rows a projection holds; the rows it deleted are
             // then skipped, so what is counted is what is still queued.
             pending_wait: q(
@@ -281,6 +283,10 @@ impl Storage for PgStore {
 
     async fn ping(&self) -> Result<(), StorageError> {
         self.ping_db().await
+    }
+
+    async fn backlog(&self) -> Result<u64, StorageError> {
+        self.queued().await
     }
 
     async fn repositories(&self, query: &RepositoryQuery) -> Result<Page<RepositorySummary>, StorageError> {

@@ -208,6 +208,16 @@ impl PgStore {
         client.query(&stmt, params).await.map_err(|e| classify(what, e))
     }
 
+    /// The plans queued and not yet projected (not through `client`, which would project them).
+    pub(crate) async fn queued(&self) -> Result<u64, StorageError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let stmt =
+            client.prepare_cached(&self.sql.pending_count).await.map_err(|e| classify("preparing", e))?;
+        let n: i64 =
+            client.query_one(&stmt, &[]).await.map_err(|e| classify("counting the queue", e))?.get(0);
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     pub(crate) async fn ping_db(&self) -> Result<(), StorageError> {
         // Not through `client`: readiness must not wait for a projection.
         let client = self.pool.get().await.map_err(pool_error)?;
