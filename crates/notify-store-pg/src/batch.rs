@@ -63,6 +63,7 @@ pub(crate) struct Batcher {
     writers: usize,
     projection: Projection,
     max_lag: usize,
+    max_delay: Duration,
     load: Arc<Load>,
 }
 
@@ -72,7 +73,7 @@ impl Batcher {
         sql: Arc<Sql>,
         writers: usize,
         projection: Projection,
-        max_lag: usize,
+        (max_lag, max_delay): (usize, Duration),
     ) -> Self {
         Batcher {
             queue: Mutex::new(None),
@@ -81,6 +82,7 @@ impl Batcher {
             writers: writers.max(1),
             projection,
             max_lag,
+            max_delay,
             load: Arc::default(),
         }
     }
@@ -134,7 +136,7 @@ impl Batcher {
             self.pool.clone(),
             self.sql.clone(),
             self.load.clone(),
-            self.max_lag,
+            (self.max_lag, self.max_delay),
             woken,
         ));
         for _ in 0..self.writers {

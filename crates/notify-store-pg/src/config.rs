@@ -35,12 +35,15 @@ pub struct PgConfig {
     /// When an event's projections are written: before it is acknowledged, or behind it.
     pub projection: Projection,
     /// With [`Projection::Deferred`]: how many events (queued by this process) may wait to
-    /// be projected. Below it the projector gives way to deliveries in progress, so that a
-    /// burst of up to this many is acknowledged at the rate of the queue alone; at it the
-    /// projector works alongside them, and new deliveries wait for room, so that under a load
-    /// the projection cannot follow, acknowledgements slow to its pace. A read waits for at
-    /// most about this many events to be projected.
+    /// be projected. At it, new deliveries wait for the projector to make room, so that
+    /// under a load the projection cannot follow, acknowledgements slow to its pace and a
+    /// read waits for at most about this many events to be projected.
     pub max_lag: usize,
+    /// With [`Projection::Deferred`]: how long the projector may give way to a burst
+    /// (several deliveries in progress at once) before it projects alongside it. A burst
+    /// shorter than this, and under `max_lag` events, is acknowledged at the rate of the
+    /// queue alone; traffic from one sender at a time is projected as it comes.
+    pub max_delay: Duration,
 }
 
 /// When the projections of an event (its log row, content, links, tags, counters) are
@@ -74,7 +77,8 @@ impl Projection {
 
 impl PgConfig {
     /// Settings for `url` with the defaults: 16 connections, 1 writer, schema `notify`,
-    /// deferred projection with a lag of at most 10,000 events during bursts, 5 s timeouts.
+    /// deferred projection (at most 10,000 events behind, giving way to a burst for at most
+    /// 1 s), 5 s timeouts.
     pub fn new(url: impl Into<String>) -> Self {
         PgConfig {
             url: url.into(),
@@ -85,6 +89,7 @@ impl PgConfig {
             ca_file: None,
             projection: Projection::default(),
             max_lag: 10_000,
+            max_delay: Duration::from_secs(1),
         }
     }
 
@@ -99,6 +104,7 @@ impl PgConfig {
     /// | `sslrootcert` | [`ca_file`](Self::ca_file) (libpq's name for it) |
     /// | `projection` | [`projection`](Self::projection): `inline` or `deferred` |
     /// | `max_lag` | [`max_lag`](Self::max_lag) |
+    /// | `max_delay_ms` | [`max_delay`](Self::max_delay), in milliseconds |
     ///
     /// They are taken out of the URL, and the rest (`sslmode`, `application_name`, …) goes to
     /// the driver as given. A value the store cannot use is refused here, naming the
@@ -136,6 +142,7 @@ impl PgConfig {
                 "pool_size" => config.pool_size = count()?,
                 "writers" => config.writers = count()?,
                 "max_lag" => config.max_lag = count()?,
+                "max_delay_ms" => config.max_delay = Duration::from_millis(count()? as u64),
                 "sslrootcert" => config.ca_file = Some(PathBuf::from(value()?)),
                 "projection" => {
                     config.projection = match value()?.as_str() {
@@ -279,12 +286,15 @@ mod tests {
     #[test]
     fn store_parameters_are_taken_out_of_the_url() {
         let c = PgConfig::from_url(
-            "postgres://u:p%40ss@h:5433/db?application_name=a&schema=s_1&pool_size=4&writers=2&sslrootcert=%2Fetc%2Fca%20x.pem&sslmode=verify-full&projection=inline&max_lag=500",
+            "postgres://u:p%40ss@h:5433/db?application_name=a&schema=s_1&pool_size=4&writers=2&sslrootcert=%2Fetc%2Fca%20x.pem&sslmode=verify-full&projection=inline&max_lag=500&max_delay_ms=250",
         )
         .unwrap();
         assert_eq!(c.url, "postgres://u:p%40ss@h:5433/db?application_name=a&sslmode=verify-full");
         assert_eq!((c.schema.as_str(), c.pool_size, c.writers), ("s_1", 4, 2));
-        assert_eq!((c.projection, c.max_lag), (Projection::Inline, 500));
+        assert_eq!(
+            (c.projection, c.max_lag, c.max_delay),
+            (Projection::Inline, 500, Duration::from_millis(250))
+        );
         assert_eq!(c.ca_file.as_deref(), Some(std::path::Path::new("/etc/ca x.pem")));
         assert!(c.parse().unwrap().1, "TLS still follows sslmode");
 

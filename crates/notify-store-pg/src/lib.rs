@@ -237,7 +237,7 @@ impl PgStore {
             sql.clone(),
             config.writers,
             config.projection,
-            config.max_lag,
+            (config.max_lag, config.max_delay),
         ));
         Ok(PgStore { pool, schema: config.schema.clone(), sql, batcher })
     }

@@ -13,7 +13,7 @@
 //! database's reason, as the webhook does when an inline apply is refused.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Client, Pool};
@@ -39,10 +39,9 @@ const GATHER: Duration = Duration::from_millis(50);
 /// How long the projector gives way to acknowledgements in progress before it looks again.
 const GIVE_WAY: Duration = Duration::from_millis(2);
 
-/// How long deliveries must have paused for the projector to take that as a pause: one
-/// sender's events come a fraction of a millisecond apart, and a projection started in
-/// such a gap would slow the next ones.
-const QUIET: Duration = Duration::from_millis(10);
+/// Deliveries in progress at once that make a burst: one sender (a registry instance) has
+/// at most one in flight, so two or more mean several are sending at once.
+const BURST: usize = 2;
 
 /// How long a writer waits at most for the projector to make room in a full queue. Past it
 /// the writer queues anyway: a projector that cannot work (the database is failing it) must
@@ -53,11 +52,8 @@ const ROOM_WAIT: Duration = Duration::from_secs(10);
 /// the writers wait for it when the queue is full.
 #[derive(Debug)]
 pub(crate) struct Load {
-    started: Instant,
     /// `apply` calls not yet answered.
     in_flight: AtomicUsize,
-    /// When an `apply` last began or ended, in microseconds after `started`.
-    last_active: AtomicU64,
     /// Plans queued by this process and not yet seen projected: an estimate (reads and other
     /// processes project too), set back to 0 whenever the queue is found empty.
     queued: AtomicUsize,
@@ -67,13 +63,7 @@ pub(crate) struct Load {
 
 impl Default for Load {
     fn default() -> Self {
-        Load {
-            started: Instant::now(),
-            in_flight: AtomicUsize::new(0),
-            last_active: AtomicU64::new(0),
-            queued: AtomicUsize::new(0),
-            room: Notify::new(),
-        }
+        Load { in_flight: AtomicUsize::new(0), queued: AtomicUsize::new(0), room: Notify::new() }
     }
 }
 
@@ -81,13 +71,7 @@ impl Load {
     /// Counts an `apply` until the guard is dropped.
     pub(crate) fn enter(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
-        self.touch();
         InFlight(self.clone())
-    }
-
-    fn touch(&self) {
-        let now = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        self.last_active.store(now, Ordering::Relaxed);
     }
 
     pub(crate) fn queued(&self, n: usize) {
@@ -103,12 +87,9 @@ impl Load {
         self.room.notify_waiters();
     }
 
-    /// Whether deliveries are in progress or paused for less than [`QUIET`].
-    fn busy(&self) -> bool {
-        let quiet = u64::try_from(QUIET.as_micros()).unwrap_or(u64::MAX);
-        let now = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        self.in_flight.load(Ordering::Relaxed) > 0
-            || now.saturating_sub(self.last_active.load(Ordering::Relaxed)) < quiet
+    /// Whether several deliveries are in progress at once.
+    fn burst(&self) -> bool {
+        self.in_flight.load(Ordering::Relaxed) >= BURST
     }
 
     /// Waits, before queueing more, while `max_lag` plans or more wait to be projected: the
@@ -132,7 +113,6 @@ pub(crate) struct InFlight(Arc<Load>);
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.0.touch();
     }
 }
 
@@ -141,17 +121,20 @@ async fn prepared(client: &Client, text: &str) -> Result<tokio_postgres::Stateme
     client.prepare_cached(text).await.map_err(|e| classify("preparing a projection statement", e))
 }
 
-/// The projector task: projects whatever is queued whenever it is woken, and on every tick.
-/// While fewer than `max_lag` plans wait it gives way to deliveries in progress; once that
-/// many wait it works alongside them until the backlog is down to half. Ends when every
-/// writer (holding the other ends of `wake`) has ended.
+/// The projector task: projects whatever is queued whenever it is woken (after letting
+/// plans gather), and on every tick, until the queue is empty. During a burst it gives way
+/// to the deliveries, for at most `max_delay` and while fewer than `max_lag` plans wait;
+/// then it works alongside them until the queue is empty. Steady traffic, even heavy, from
+/// one sender at a time is projected as it comes, 50 ms behind. Ends when every writer
+/// (holding the other ends of `wake`) has ended.
 pub(crate) async fn projector(
     pool: Pool,
     sql: Arc<Sql>,
     load: Arc<Load>,
-    max_lag: usize,
+    limits: (usize, Duration),
     mut wake: mpsc::Receiver<()>,
 ) {
+    let (max_lag, max_delay) = limits;
     loop {
         // Woken, or a tick; `Ok(None)`: the writers are gone, and so is the store.
         match tokio::time::timeout(TICK, wake.recv()).await {
@@ -161,17 +144,16 @@ pub(crate) async fn projector(
         }
         let drained = async {
             let client = pool.get().await.map_err(pool_error)?;
+            let mut giving_way: Option<Instant> = None;
             let mut catching_up = false;
             loop {
-                let backlog = load.backlog();
-                if backlog >= max_lag {
+                if !catching_up && load.burst() {
+                    let since = *giving_way.get_or_insert_with(Instant::now);
+                    if since.elapsed() < max_delay && load.backlog() < max_lag {
+                        tokio::time::sleep(GIVE_WAY).await;
+                        continue;
+                    }
                     catching_up = true;
-                } else if backlog <= max_lag / 2 {
-                    catching_up = false;
-                }
-                if !catching_up && load.busy() {
-                    tokio::time::sleep(GIVE_WAY).await;
-                    continue;
                 }
                 match step(&client, &sql, i64::MAX).await? {
                     0 => {

@@ -156,6 +156,34 @@ async fn a_full_queue_holds_deliveries_back_until_the_projector_makes_room() {
     assert_eq!((logged as usize, pg.backlog().await.expect("the backlog")), (plans.len(), 0));
 }
 
+/// One sender at a time is not a burst: its events are projected as they come, so the
+/// backlog stays small however long the stream, and a read never waits for much.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_steady_stream_from_one_sender_is_projected_as_it_comes() {
+    let pg = support::fresh_deferred_store().await;
+    let plans = plans();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampling = {
+        let (store, done) = (pg.store.clone(), done.clone());
+        tokio::spawn(async move {
+            let mut most = 0;
+            while !done.load(Ordering::Relaxed) {
+                most = most.max(store.backlog().await.expect("the backlog"));
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            most
+        })
+    };
+    let started = std::time::Instant::now();
+    for plan in &plans {
+        pg.apply(plan).await.expect("an apply");
+    }
+    done.store(true, Ordering::Relaxed);
+    let most = sampling.await.expect("the sampler");
+    eprintln!("{} events in {:?}, at most {most} queued", plans.len(), started.elapsed());
+    assert!(most < plans.len() as u64 / 2, "{most} of {} events queued at once", plans.len());
+}
+
 /// A tag set to a digest while another transaction raises that digest's media type ends with
 /// the raised type. The other transaction is held, by a lock on its repository's row taken
 /// here, after it has raised the type and before it commits; the tag is set then, from
