@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo bench -p notify-store-pg --bench pg_bench -- --events 100000 [--repos 5000] [--writers 32] [--batch-writers 1]
-//!     [--inline] [--max-lag 10000]
+//!     [--inline] [--max-lag 10000] [--max-delay-ms 1000]
 //! ```
 //!
 //! Generates a synthetic registry's traffic (about 70 % pulls of blobs and manifests, HEADs
@@ -18,8 +18,9 @@
 //! `NOTIFY_PG_URL` names a server; `--fast` turns fsync off in its own cluster.
 //! `--batch-writers` sets `PgConfig::writers`, the batches the store has in flight at once;
 //! `--inline` projects each event before acknowledging it (`Projection::Inline`) instead of
-//! behind it, and `--max-lag` sets `PgConfig::max_lag`. Each apply phase ends with a read,
-//! which waits for a deferred projection to catch up; its time is printed too.
+//! behind it, and `--max-lag` and `--max-delay-ms` set `PgConfig::max_lag` and `max_delay`.
+//! Each apply phase ends with a read, which waits for a deferred projection to catch up; its
+//! time is printed too.
 //! `--schema NAME` (with `NOTIFY_PG_URL`) loads into a schema that outlives the run; when that
 //! schema already holds events, the load is skipped and only the reads are measured again,
 //! so a change to the read side is measured on 10 M events without loading them again.
@@ -51,6 +52,7 @@ struct Args {
     batch_writers: usize,
     inline: bool,
     max_lag: Option<usize>,
+    max_delay_ms: Option<usize>,
     fast: bool,
     schema: Option<String>,
 }
@@ -63,6 +65,7 @@ fn args() -> Args {
         batch_writers: 1,
         inline: false,
         max_lag: None,
+        max_delay_ms: None,
         fast: false,
         schema: None,
     };
@@ -80,6 +83,7 @@ fn args() -> Args {
             "--batch-writers" => a.batch_writers = num("--batch-writers"),
             "--inline" => a.inline = true,
             "--max-lag" => a.max_lag = Some(num("--max-lag")),
+            "--max-delay-ms" => a.max_delay_ms = Some(num("--max-delay-ms")),
             "--fast" => a.fast = true,
             "--schema" => a.schema = Some(it.next().expect("--schema takes a name")),
             // `cargo bench` passes `--bench`; filters are meaningless here.
@@ -574,6 +578,9 @@ async fn main() {
     if let Some(max_lag) = a.max_lag {
         config.max_lag = max_lag;
     }
+    if let Some(ms) = a.max_delay_ms {
+        config.max_delay = Duration::from_millis(ms as u64);
+    }
     let store = PgStore::connect(&config).await.expect("cannot connect");
 
     println!(
@@ -584,7 +591,12 @@ async fn main() {
             "NOTIFY_PG_URL"
         }
     );
-    println!("projection: {}, max_lag {}", config.projection.as_str(), config.max_lag);
+    println!(
+        "projection: {}, max_lag {}, max_delay {:?}",
+        config.projection.as_str(),
+        config.max_lag,
+        config.max_delay
+    );
 
     let database = own.as_ref().and_then(|s| s.own.as_ref());
     let count: Option<i64> = match store
