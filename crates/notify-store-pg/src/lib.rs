@@ -57,8 +57,9 @@
 //!   `enqueue(ids, plans)` (migration 8), which skips an event the queue or the log holds.
 //!   The `project` module's projector task then takes the oldest queued plans, up to 512,
 //!   hands them to `apply_plans` and deletes them, in one transaction; it lets plans gather
-//!   for 50 ms when woken, and gives way to acknowledgements in progress until
-//!   [`PgConfig::max_lag`] plans wait. Every read first projects what was queued before it
+//!   for 50 ms when woken, and gives way to a burst (two or more deliveries in flight) for
+//!   at most [`PgConfig::max_delay`] while fewer than [`PgConfig::max_lag`] plans wait; at
+//!   `max_lag`, deliveries wait for room. Every read first projects what was queued before it
 //!   (taking rows with `SKIP LOCKED`, then waiting for those another transaction holds), so
 //!   the queue never shows through the trait. A plan the database refuses when it is
 //!   projected is moved to the quarantine.
