@@ -64,6 +64,25 @@ pub enum StorageError {
 }
 
 impl StorageError {
+    /// The message followed by its causes, `: `-separated: what logs and quarantine reasons
+    /// show.
+    ///
+    /// ```
+    /// use notify_core::StorageError;
+    /// let e = StorageError::unavailable("no connection", std::io::Error::other("refused"));
+    /// assert_eq!(e.chain(), "storage unavailable: no connection: refused");
+    /// ```
+    pub fn chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            source = s.source();
+        }
+        text
+    }
+
     /// Whether retrying the same call later may succeed.
     pub fn is_transient(&self) -> bool {
         matches!(self, StorageError::Unavailable { .. })

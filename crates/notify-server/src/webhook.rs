@@ -22,8 +22,8 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt as _;
 use http_body_util::BodyExt as _;
 use notify_core::{
-    Action, ApplyOutcome, EnvelopeError, Event, EventError, Policy, StorageError, Timestamp,
-    check_content_type, parse_envelope, query::QuarantineRecord, translate,
+    Action, ApplyOutcome, EnvelopeError, Event, EventError, Policy, Timestamp, check_content_type,
+    parse_envelope, query::QuarantineRecord, translate,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -296,7 +296,7 @@ async fn store_event(
         Err(e) if e.is_transient() => {
             shared.metrics.store_error("apply", &e);
             shared.metrics.event(label, EventOutcome::Failed);
-            tracing::warn!(event_id = %event.id, error = %error_chain(&e), "store unavailable; asking the registry to retry");
+            tracing::warn!(event_id = %event.id, error = %e.chain(), "store unavailable; asking the registry to retry");
             Err(ApiError::unavailable(
                 "store_unavailable",
                 format!("the store is unavailable ({e}); retry later"),
@@ -308,7 +308,7 @@ async fn store_event(
             let record = QuarantineRecord::new(
                 Some(&event.id),
                 event.raw.clone(),
-                format!("event {}: the store refused it: {}", event.id, error_chain(&e)),
+                format!("event {}: the store refused it: {}", event.id, e.chain()),
                 Some(policy.registry_name(&event)),
                 received_at,
             );
@@ -340,7 +340,7 @@ async fn quarantine(app: &AppState, label: &'static str, record: QuarantineRecor
             shared.metrics.store_error("quarantine", &e);
             shared.metrics.event(label, EventOutcome::Failed);
             if e.is_transient() {
-                tracing::warn!(key = %record.key, error = %error_chain(&e), "store unavailable; asking the registry to retry");
+                tracing::warn!(key = %record.key, error = %e.chain(), "store unavailable; asking the registry to retry");
                 Err(ApiError::unavailable(
                     "store_unavailable",
                     format!("the store is unavailable ({e}); retry later"),
@@ -350,7 +350,7 @@ async fn quarantine(app: &AppState, label: &'static str, record: QuarantineRecor
                 // Answering 2xx would lose the event and 4xx would block the registry for
                 // good; a 500 keeps it queued at the registry until an operator fixes the
                 // store, and the log says why.
-                tracing::error!(key = %record.key, reason = %record.reason, error = %error_chain(&e),
+                tracing::error!(key = %record.key, reason = %record.reason, error = %e.chain(),
                     "cannot quarantine an event: the store refuses it");
                 let mut err = ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -434,18 +434,6 @@ fn action_of_raw(raw: &str) -> Option<Action> {
     }
     let action = serde_json::from_str::<ActionOnly>(raw).ok()?.action?;
     Some(Action::from(action.as_str()))
-}
-
-/// An error with its causes, for logs and quarantine reasons.
-fn error_chain(e: &StorageError) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -264,7 +264,7 @@ async fn quarantine(
         Ok(h) => (h.id, Some(h.registry), h.raw),
         Err(_) => (format!("queued-{seq}"), None, plan.to_owned()),
     };
-    let reason = format!("event {id}: the store refused it: {}", chain(e));
+    let reason = format!("event {id}: the store refused it: {}", e.chain());
     client
         .execute(
             &prepared(client, &sql.pending_quarantine).await?,
@@ -273,17 +273,6 @@ async fn quarantine(
         .await
         .map_err(|e| classify("quarantining a queued event", e))?;
     Ok(())
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// Whether a wire plan (JSON text) holds a NUL character in any string. PostgreSQL text
