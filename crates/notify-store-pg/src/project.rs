@@ -36,7 +36,7 @@ const TICK: Duration = Duration::from_secs(1);
 /// wait for it; they project what they need themselves.
 const GATHER: Duration = Duration::from_millis(50);
 
-/// How long the projector gives way to acknowledgements in progress before it looks again.
+/// How long the projector gives way to a burst before it looks again.
 const GIVE_WAY: Duration = Duration::from_millis(2);
 
 /// Deliveries in progress at once that make a burst: one sender (a registry instance) has
@@ -50,7 +50,7 @@ const ROOM_WAIT: Duration = Duration::from_secs(10);
 
 /// What the projector knows of the acknowledgements in progress in this process, and how
 /// the writers wait for it when the queue is full.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Load {
     /// `apply` calls not yet answered.
     in_flight: AtomicUsize,
@@ -59,12 +59,6 @@ pub(crate) struct Load {
     queued: AtomicUsize,
     /// Signalled after each projected batch.
     room: Notify,
-}
-
-impl Default for Load {
-    fn default() -> Self {
-        Load { in_flight: AtomicUsize::new(0), queued: AtomicUsize::new(0), room: Notify::new() }
-    }
 }
 
 impl Load {
