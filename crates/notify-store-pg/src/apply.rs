@@ -1,7 +1,9 @@
 //! Writes: the wire form of a plan.
 //!
-//! Plans are sent, a batch at a time (see the `batch` module), as one `jsonb` array to the
-//! server-side function `apply_plans` (migration 3), called as a single statement in
+//! Plans are sent, a batch at a time (see the `batch` module), either as text to the queue of
+//! deferred projection (`enqueue`, migration 8; the `project` module later hands them to
+//! `apply_plans` in the same form) or, inline, as one `jsonb` array to the server-side
+//! function `apply_plans` (migration 3), called as a single statement in
 //! autocommit mode: PostgreSQL runs the whole function in one implicit transaction, so the
 //! events and every projection change are committed together or not at all, with one network
 //! round trip and no `BEGIN`/`COMMIT` of our own. Pipelining the statements from here would
@@ -10,7 +12,8 @@
 //!
 //! The argument is this module's own wire form, not the core's serde shape of [`Plan`]:
 //! times as Unix microseconds (exact, no text parsing on the server), kinds in the spelling
-//! of the SQL enums, and nothing the function does not read.
+//! of the SQL enums, and nothing the function does not read. Times the database cannot hold
+//! are refused here, so that a queued plan is refused as an inline one would be.
 
 use notify_core::command::{Content, Count};
 use notify_core::{ApplyOutcome, Command, Plan, RepoRef, Stamp, StorageError, Timestamp};
