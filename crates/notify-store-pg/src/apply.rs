@@ -2,8 +2,8 @@
 //!
 //! Plans are sent, a batch at a time (see the `batch` module), either as text to the queue of
 //! deferred projection (`enqueue`, migration 8; the `project` module later hands them to
-//! `apply_plans` in the same form) or, inline, as one `jsonb` array to the server-side
-//! function `apply_plans` (migration 3), called as a single statement in
+//! `apply_batch` in the same form) or, inline, as one `text[]` to the server-side
+//! function `apply_batch` (migration 9), called as a single statement in
 //! autocommit mode: PostgreSQL runs the whole function in one implicit transaction, so the
 //! events and every projection change are committed together or not at all, with one network
 //! round trip and no `BEGIN`/`COMMIT` of our own. Pipelining the statements from here would

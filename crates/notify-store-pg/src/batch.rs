@@ -5,7 +5,7 @@
 //! [`MAX_BATCH`] plans, and writes it with one statement: one round trip, one commit, one WAL
 //! flush for the lot. With deferred projection the statement queues the plans (`enqueue`,
 //! migration 8; the `project` module writes them behind); inline, it is one call of
-//! `apply_plans` (migration 3), or for a batch of one `apply_plan` (migration 2), which does
+//! `apply_batch` (migration 9), or for a batch of one `apply_plan` (migration 2), which does
 //! less for a single event. Nobody waits for a batch to fill: a lone
 //! event is applied at once, alone, and under load the batches grow by themselves with the
 //! queue that forms while the previous batch commits. Each caller is answered only after its
@@ -245,7 +245,7 @@ async fn apply_batch(writer: &Writer, batch: Vec<Job>) {
 
 /// Applies `plans` (id, wire form) in one transaction, retried after lost races; returns the
 /// ids that were new. Deferred, they are queued; inline, a lone plan goes to `apply_plan`,
-/// more to `apply_plans`.
+/// more to `apply_batch`.
 async fn run(writer: &Writer, plans: &[(&str, &RawValue)]) -> Result<Vec<String>, StorageError> {
     if writer.projection == Projection::Deferred {
         writer.load.room(writer.max_lag).await;
@@ -269,8 +269,8 @@ async fn run(writer: &Writer, plans: &[(&str, &RawValue)]) -> Result<Vec<String>
                 Ok(if applied { vec![(*id).to_owned()] } else { Vec::new() })
             })
         } else {
-            let wires: Vec<&RawValue> = plans.iter().map(|(_, wire)| *wire).collect();
-            client.query_one(&stmt, &[&Json(&wires)]).await.and_then(|row| row.try_get(0))
+            let wires: Vec<&str> = plans.iter().map(|(_, wire)| wire.get()).collect();
+            client.query_one(&stmt, &[&wires]).await.and_then(|row| row.try_get(0))
         };
         match result {
             Ok(fresh) => return Ok(fresh),

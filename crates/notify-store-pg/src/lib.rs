@@ -56,15 +56,15 @@
 //! - **Deferred** (the default): the batch's plans are inserted into the `pending` queue by
 //!   `enqueue(ids, plans)` (migration 8), which skips an event the queue or the log holds.
 //!   The `project` module's projector task then takes the oldest queued plans, up to 512,
-//!   hands them to `apply_plans` and deletes them, in one transaction; it lets plans gather
+//!   hands them to `apply_batch` and deletes them, in one transaction; it lets plans gather
 //!   for 50 ms when woken, and gives way to a burst (two or more deliveries in flight) for
 //!   at most [`PgConfig::max_delay`] while fewer than [`PgConfig::max_lag`] plans wait; at
 //!   `max_lag`, deliveries wait for room. Every read first projects what was queued before it
 //!   (taking rows with `SKIP LOCKED`, then waiting for those another transaction holds), so
 //!   the queue never shows through the trait. A plan the database refuses when it is
 //!   projected is moved to the quarantine.
-//! - **Inline**: the batch goes to the server-side function `apply_plans(jsonb)` (migration
-//!   3) directly, a lone event to `apply_plan(jsonb)` (migration 2), which does less for
+//! - **Inline**: the batch goes to the server-side function `apply_batch(jsonb[])` (migration
+//!   9) directly, a lone event to `apply_plan(jsonb)` (migration 2), which does less for
 //!   one.
 //!
 //! Both functions start with `INSERT INTO events … ON CONFLICT (id) DO NOTHING`, the dedup
@@ -72,7 +72,7 @@
 //! Two processes racing on the same event meet at the primary key: the second waits for the
 //! first to commit, then inserts nothing. Every projection write is an order-independent
 //! merge (counters add, registers keep the greater stamp, times keep the min or max), so
-//! events may arrive in any order, and `apply_plans` folds a batch's commands per row before
+//! events may arrive in any order, and `apply_batch` folds a batch's commands per row before
 //! merging them, one statement per table. Locks are taken in one order by every writer:
 //! event ids, content rows (only when the batch adds something), references, repository
 //! rows, then what hangs off a repository (its links, tags and actors); so concurrent batches
@@ -114,7 +114,7 @@ struct Sql {
     schema: String,
     /// One event: `apply_plan` (migration 2), cheaper for one than the batch function.
     apply_one: String,
-    /// A batch: `apply_plans` (migration 3).
+    /// A batch: `apply_batch` (migration 9), the plans sent as text and parsed each alone.
     apply: String,
     /// Deferred projection (migration 8): queue a batch, project from the queue.
     enqueue: String,
@@ -139,7 +139,7 @@ impl Sql {
         let q = |text: &str| text.replace("{s}", &s);
         Sql {
             apply_one: q("SELECT {s}.apply_plan($1)"),
-            apply: q("SELECT {s}.apply_plans($1)"),
+            apply: q("SELECT {s}.apply_batch($1::text[]::jsonb[])"),
             enqueue: q("SELECT {s}.enqueue($1, $2)"),
             project: q("SELECT {s}.project($1, $2)"),
             project_one: q("SELECT {s}.project_one($1)"),

@@ -41,6 +41,7 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "deferred_projection",
         sql: include_str!("../migrations/0008_deferred_projection.sql"),
     },
+    Migration { version: 9, name: "batch_array", sql: include_str!("../migrations/0009_batch_array.sql") },
 ];
 
 /// The version a fully migrated schema is at.
