@@ -42,6 +42,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0008_deferred_projection.sql"),
     },
     Migration { version: 9, name: "batch_array", sql: include_str!("../migrations/0009_batch_array.sql") },
+    Migration {
+        version: 10,
+        name: "statement_counters",
+        sql: include_str!("../migrations/0010_statement_counters.sql"),
+    },
 ];
 
 /// The version a fully migrated schema is at.
