@@ -259,9 +259,30 @@ impl Cpu {
 
 // --- floors --------------------------------------------------------------------------------
 
+/// A floor's latencies: its median, its 99th percentile and its mean.
+///
+/// The ratio divides the serial p99 by the floors' typical cost (the HTTP median plus
+/// the mean commit); the floors' own p99 says how much of a serial p99 the machine's noise
+/// alone would give a server that added nothing to either.
+#[derive(Debug, Clone, Copy, Default)]
+struct Floor {
+    p50: Duration,
+    p99: Duration,
+    mean: Duration,
+}
+
+impl Floor {
+    fn of(mut latencies: Vec<Duration>) -> Floor {
+        latencies.sort();
+        let total: Duration = latencies.iter().sum();
+        let count = u32::try_from(latencies.len().max(1)).unwrap_or(u32::MAX);
+        Floor { p50: percentile(&latencies, 0.5), p99: percentile(&latencies, 0.99), mean: total / count }
+    }
+}
+
 /// The HTTP floor: GET /healthz answers 200 without touching the store, through the same
-/// listener, router and layers. Returns the median latency.
-async fn http_floor(server: &Server) -> Duration {
+/// listener, router and layers.
+async fn http_floor(server: &Server) -> Floor {
     let client = reqwest::Client::new();
     let url = server.url("/healthz");
     let mut latencies = Vec::with_capacity(2_000);
@@ -271,24 +292,26 @@ async fn http_floor(server: &Server) -> Duration {
         assert!(r.status().is_success());
         latencies.push(started.elapsed());
     }
-    latencies.sort();
-    percentile(&latencies, 0.5)
+    Floor::of(latencies)
 }
 
 /// One durable single-row commit on SQLite in the store's directory (WAL, synchronous=FULL).
-fn sqlite_commit_floor(dir: &Path) -> Duration {
+fn sqlite_commit_floor(dir: &Path) -> Floor {
     let conn = rusqlite::Connection::open(dir.join("floor.db")).expect("sqlite");
     conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; CREATE TABLE t (x INTEGER)")
         .expect("floor table");
-    let started = Instant::now();
-    for i in 0..1_000 {
-        conn.execute("INSERT INTO t VALUES (?1)", [i]).expect("insert");
-    }
-    started.elapsed() / 1_000
+    let latencies = (0..1_000)
+        .map(|i| {
+            let started = Instant::now();
+            conn.execute("INSERT INTO t VALUES (?1)", [i]).expect("insert");
+            started.elapsed()
+        })
+        .collect();
+    Floor::of(latencies)
 }
 
 /// One durable single-row commit on the PostgreSQL server (a logged table, autocommit).
-async fn postgres_commit_floor(url: &str) -> Duration {
+async fn postgres_commit_floor(url: &str) -> Floor {
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("postgres");
     tokio::spawn(connection);
     client
@@ -296,11 +319,13 @@ async fn postgres_commit_floor(url: &str) -> Duration {
         .await
         .expect("the floor table");
     let insert = client.prepare("INSERT INTO notify_bench_floor VALUES ($1)").await.expect("prepare");
-    let started = Instant::now();
+    let mut latencies = Vec::with_capacity(1_000);
     for i in 0..1_000_i32 {
+        let started = Instant::now();
         client.execute(&insert, &[&i]).await.expect("insert");
+        latencies.push(started.elapsed());
     }
-    let floor = started.elapsed() / 1_000;
+    let floor = Floor::of(latencies);
     client.batch_execute("DROP TABLE notify_bench_floor").await.expect("dropping the floor table");
     floor
 }
@@ -390,16 +415,19 @@ async fn ingest(
 
         println!("\n## {heading}\n");
         println!("| | |\n|---|---|");
-        println!("| floor: HTTP (GET /healthz, p50) | {:.3} ms |", ms(http));
+        println!("| floor: HTTP (GET /healthz, p50) | {:.3} ms (p99 {:.3} ms) |", ms(http.p50), ms(http.p99));
         match commit_floor {
             Some(c) => println!(
-                "| floor: one durable single-row commit | {:.3} ms ({:.0} commits/s) |",
-                ms(c),
-                1.0 / c.as_secs_f64()
+                "| floor: one durable single-row commit | {:.3} ms ({:.0} commits/s; p50 {:.3} ms, p99 {:.3} ms) |",
+                ms(c.mean),
+                1.0 / c.mean.as_secs_f64(),
+                ms(c.p50),
+                ms(c.p99)
             ),
             None => println!("| floor: one durable single-row commit | not measured for this store |"),
         }
-        let floor = http + commit_floor.unwrap_or_default();
+        let commit = commit_floor.unwrap_or_default();
+        let floor = http.p50 + commit.mean;
         println!(
             "| serial, 1 sender | {serial_rate:.0} events/s; p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms |",
             ms(percentile(&serial_lat, 0.5)),
@@ -411,6 +439,10 @@ async fn ingest(
             percentile(&serial_lat, 0.99).as_secs_f64() / floor.as_secs_f64()
         );
         println!(
+            "| serial p99 / (HTTP floor's p99 + commit floor's p99) | {:.2} |",
+            percentile(&serial_lat, 0.99).as_secs_f64() / (http.p99 + commit.p99).as_secs_f64()
+        );
+        println!(
             "| concurrent, {senders} senders | {conc_rate:.0} events/s; p50 {:.3} ms, p99 {:.3} ms |",
             ms(percentile(&conc_lat, 0.5)),
             ms(percentile(&conc_lat, 0.99))
@@ -418,7 +450,7 @@ async fn ingest(
         if let Some(c) = commit_floor {
             println!(
                 "| concurrent rate × commit floor (>1: commits are shared) | {:.2} |",
-                conc_rate * c.as_secs_f64()
+                conc_rate * c.mean.as_secs_f64()
             );
         }
         println!(
