@@ -18,7 +18,8 @@
 //! `NOTIFY_PG_URL` names a server; `--fast` turns fsync off in its own cluster.
 //! `--batch-writers` sets `PgConfig::writers`, the batches the store has in flight at once;
 //! `--inline` projects each event before acknowledging it (`Projection::Inline`) instead of
-//! behind it, and `--max-lag` and `--max-delay-ms` set `PgConfig::max_lag` and `max_delay`.
+//! behind it, and `--max-lag`, `--max-delay-ms` and `--gather-ms` set `PgConfig::max_lag`,
+//! `max_delay` and `gather`.
 //! Each apply phase ends with a read, which waits for a deferred projection to catch up; its
 //! time is printed too.
 //! `--schema NAME` (with `NOTIFY_PG_URL`) loads into a schema that outlives the run; when that
@@ -53,6 +54,7 @@ struct Args {
     inline: bool,
     max_lag: Option<usize>,
     max_delay_ms: Option<usize>,
+    gather_ms: Option<usize>,
     fast: bool,
     schema: Option<String>,
 }
@@ -66,6 +68,7 @@ fn args() -> Args {
         inline: false,
         max_lag: None,
         max_delay_ms: None,
+        gather_ms: None,
         fast: false,
         schema: None,
     };
@@ -84,6 +87,7 @@ fn args() -> Args {
             "--inline" => a.inline = true,
             "--max-lag" => a.max_lag = Some(num("--max-lag")),
             "--max-delay-ms" => a.max_delay_ms = Some(num("--max-delay-ms")),
+            "--gather-ms" => a.gather_ms = Some(num("--gather-ms")),
             "--fast" => a.fast = true,
             "--schema" => a.schema = Some(it.next().expect("--schema takes a name")),
             // `cargo bench` passes `--bench`; filters are meaningless here.
@@ -581,6 +585,9 @@ async fn main() {
     if let Some(ms) = a.max_delay_ms {
         config.max_delay = Duration::from_millis(ms as u64);
     }
+    if let Some(ms) = a.gather_ms {
+        config.gather = Duration::from_millis(ms as u64);
+    }
     let store = PgStore::connect(&config).await.expect("cannot connect");
 
     println!(
@@ -592,10 +599,11 @@ async fn main() {
         }
     );
     println!(
-        "projection: {}, max_lag {}, max_delay {:?}",
+        "projection: {}, max_lag {}, max_delay {:?}, gather {:?}",
         config.projection.as_str(),
         config.max_lag,
-        config.max_delay
+        config.max_delay,
+        config.gather
     );
 
     let database = own.as_ref().and_then(|s| s.own.as_ref());

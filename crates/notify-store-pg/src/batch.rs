@@ -32,7 +32,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::types::Json;
 
 use crate::error::{classify, is_retryable, pool_error};
-use crate::project::Load;
+use crate::project::{Load, Pace};
 use crate::{Projection, Sql};
 
 /// Plans applied in one transaction at most: bounds the statement's argument (a few hundred
@@ -62,27 +62,19 @@ pub(crate) struct Batcher {
     sql: Arc<Sql>,
     writers: usize,
     projection: Projection,
-    max_lag: usize,
-    max_delay: Duration,
+    pace: Pace,
     load: Arc<Load>,
 }
 
 impl Batcher {
-    pub(crate) fn new(
-        pool: Pool,
-        sql: Arc<Sql>,
-        writers: usize,
-        projection: Projection,
-        (max_lag, max_delay): (usize, Duration),
-    ) -> Self {
+    pub(crate) fn new(pool: Pool, sql: Arc<Sql>, writers: usize, projection: Projection, pace: Pace) -> Self {
         Batcher {
             queue: Mutex::new(None),
             pool,
             sql,
             writers: writers.max(1),
             projection,
-            max_lag,
-            max_delay,
+            pace,
             load: Arc::default(),
         }
     }
@@ -136,7 +128,7 @@ impl Batcher {
             self.pool.clone(),
             self.sql.clone(),
             self.load.clone(),
-            (self.max_lag, self.max_delay),
+            self.pace,
             woken,
         ));
         for _ in 0..self.writers {
@@ -145,7 +137,7 @@ impl Batcher {
                 sql: self.sql.clone(),
                 projection: self.projection,
                 load: self.load.clone(),
-                max_lag: self.max_lag,
+                max_lag: self.pace.max_lag,
                 wake: wake.clone(),
             };
             tokio::spawn(write(jobs.clone(), writer));

@@ -44,6 +44,14 @@ pub struct PgConfig {
     /// shorter than this, and under `max_lag` events, is acknowledged at the rate of the
     /// queue alone; traffic from one sender at a time is projected as it comes.
     pub max_delay: Duration,
+    /// With [`Projection::Deferred`]: how long a projector woken by new events lets more
+    /// gather before it projects them, unless a full batch (512) is queued sooner. Fewer,
+    /// larger projections cost the database less per event, and each of them slows the
+    /// acknowledgements that commit while it runs (one sender's p99 at 50 ms and at 500 ms
+    /// are compared in `docs/benchmarks.md`). Reads do not wait
+    /// for it, since each projects what it needs first; it bounds only how far behind the
+    /// tables look to SQL that reads them directly. `0` projects as soon as woken.
+    pub gather: Duration,
 }
 
 /// When the projections of an event (its log row, content, links, tags, counters) are
@@ -78,7 +86,7 @@ impl Projection {
 impl PgConfig {
     /// Settings for `url` with the defaults: 16 connections, 1 writer, schema `notify`,
     /// deferred projection (at most 10,000 events behind, giving way to a burst for at most
-    /// 1 s), 5 s timeouts.
+    /// 1 s, gathering for 500 ms), 5 s timeouts.
     pub fn new(url: impl Into<String>) -> Self {
         PgConfig {
             url: url.into(),
@@ -90,6 +98,7 @@ impl PgConfig {
             projection: Projection::default(),
             max_lag: 10_000,
             max_delay: Duration::from_secs(1),
+            gather: Duration::from_millis(500),
         }
     }
 
@@ -105,6 +114,7 @@ impl PgConfig {
     /// | `projection` | [`projection`](Self::projection): `inline` or `deferred` |
     /// | `max_lag` | [`max_lag`](Self::max_lag) |
     /// | `max_delay_ms` | [`max_delay`](Self::max_delay), in milliseconds |
+    /// | `gather_ms` | [`gather`](Self::gather), in milliseconds (0 allowed) |
     ///
     /// They are taken out of the URL, and the rest (`sslmode`, `application_name`, …) goes to
     /// the driver as given. A value the store cannot use is refused here, naming the
@@ -143,6 +153,11 @@ impl PgConfig {
                 "writers" => config.writers = count()?,
                 "max_lag" => config.max_lag = count()?,
                 "max_delay_ms" => config.max_delay = Duration::from_millis(count()? as u64),
+                "gather_ms" => {
+                    config.gather = Duration::from_millis(value()?.parse().map_err(|_| {
+                        PgError::Config(format!("URL parameter {key}: {raw:?} is not a whole number"))
+                    })?);
+                }
                 "sslrootcert" => config.ca_file = Some(PathBuf::from(value()?)),
                 "projection" => {
                     config.projection = match value()?.as_str() {
@@ -286,14 +301,14 @@ mod tests {
     #[test]
     fn store_parameters_are_taken_out_of_the_url() {
         let c = PgConfig::from_url(
-            "postgres://u:p%40ss@h:5433/db?application_name=a&schema=s_1&pool_size=4&writers=2&sslrootcert=%2Fetc%2Fca%20x.pem&sslmode=verify-full&projection=inline&max_lag=500&max_delay_ms=250",
+            "postgres://u:p%40ss@h:5433/db?application_name=a&schema=s_1&pool_size=4&writers=2&sslrootcert=%2Fetc%2Fca%20x.pem&sslmode=verify-full&projection=inline&max_lag=500&max_delay_ms=250&gather_ms=0",
         )
         .unwrap();
         assert_eq!(c.url, "postgres://u:p%40ss@h:5433/db?application_name=a&sslmode=verify-full");
         assert_eq!((c.schema.as_str(), c.pool_size, c.writers), ("s_1", 4, 2));
         assert_eq!(
-            (c.projection, c.max_lag, c.max_delay),
-            (Projection::Inline, 500, Duration::from_millis(250))
+            (c.projection, c.max_lag, c.max_delay, c.gather),
+            (Projection::Inline, 500, Duration::from_millis(250), Duration::ZERO)
         );
         assert_eq!(c.ca_file.as_deref(), Some(std::path::Path::new("/etc/ca x.pem")));
         assert!(c.parse().unwrap().1, "TLS still follows sslmode");
@@ -312,6 +327,7 @@ mod tests {
             ("postgres://h/db?schema=Bad", "schema"),
             ("postgres://h/db?schema=%FF", "schema"),
             ("postgres://h/db?projection=later", "projection"),
+            ("postgres://h/db?gather_ms=-1", "gather_ms"),
         ] {
             let e = PgConfig::from_url(bad).unwrap_err().to_string();
             assert!(e.contains(names), "{bad}: {e}");

@@ -57,7 +57,7 @@
 //!   `enqueue(ids, plans)` (migration 8), which skips an event the queue or the log holds.
 //!   The `project` module's projector task then takes the oldest queued plans, up to 512,
 //!   hands them to `apply_batch` and deletes them, in one transaction; it lets plans gather
-//!   for 50 ms when woken, and gives way to a burst (two or more deliveries in flight) for
+//!   for [`PgConfig::gather`] when woken (or until a full batch waits), and gives way to a burst (two or more deliveries in flight) for
 //!   at most [`PgConfig::max_delay`] while fewer than [`PgConfig::max_lag`] plans wait; at
 //!   `max_lag`, deliveries wait for room. Every read first projects what was queued before it
 //!   (taking rows with `SKIP LOCKED`, then waiting for those another transaction holds), so
@@ -238,7 +238,7 @@ impl PgStore {
             sql.clone(),
             config.writers,
             config.projection,
-            (config.max_lag, config.max_delay),
+            project::Pace { max_lag: config.max_lag, max_delay: config.max_delay, gather: config.gather },
         ));
         Ok(PgStore { pool, schema: config.schema.clone(), sql, batcher })
     }

@@ -31,10 +31,8 @@ const BATCH: i32 = 512;
 /// How often the projector looks at the queue without being woken.
 const TICK: Duration = Duration::from_secs(1);
 
-/// How long a woken projector lets plans gather before it takes them: a batch of a few
-/// dozen costs the database a fraction per plan of what a batch of one does. Reads do not
-/// wait for it; they project what they need themselves.
-const GATHER: Duration = Duration::from_millis(50);
+/// How often a gathering projector looks whether a full batch is queued.
+const GATHER_LOOK: Duration = Duration::from_millis(5);
 
 /// How long the projector gives way to a burst before it looks again.
 const GIVE_WAY: Duration = Duration::from_millis(2);
@@ -47,6 +45,15 @@ const BURST: usize = 2;
 /// the writer queues anyway: a projector that cannot work (the database is failing it) must
 /// not hold acknowledgements back too.
 const ROOM_WAIT: Duration = Duration::from_secs(10);
+
+/// When the projector works, from [`PgConfig`](crate::PgConfig): `max_lag`, `max_delay`
+/// and `gather` there.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pace {
+    pub(crate) max_lag: usize,
+    pub(crate) max_delay: Duration,
+    pub(crate) gather: Duration,
+}
 
 /// What the projector knows of the acknowledgements in progress in this process, and how
 /// the writers wait for it when the queue is full.
@@ -119,21 +126,30 @@ async fn prepared(client: &Client, text: &str) -> Result<tokio_postgres::Stateme
 /// plans gather), and on every tick, until the queue is empty. During a burst it gives way
 /// to the deliveries, for at most `max_delay` and while fewer than `max_lag` plans wait;
 /// then it works alongside them until the queue is empty. Steady traffic, even heavy, from
-/// one sender at a time is projected as it comes, 50 ms behind. Ends when every writer
-/// (holding the other ends of `wake`) has ended.
+/// one sender at a time is projected as it comes, at most `gather` or one full batch
+/// behind. Ends when every writer (holding the other ends of `wake`) has ended.
 pub(crate) async fn projector(
     pool: Pool,
     sql: Arc<Sql>,
     load: Arc<Load>,
-    limits: (usize, Duration),
+    pace: Pace,
     mut wake: mpsc::Receiver<()>,
 ) {
-    let (max_lag, max_delay) = limits;
+    let Pace { max_lag, max_delay, gather } = pace;
     loop {
         // Woken, or a tick; `Ok(None)`: the writers are gone, and so is the store.
         match tokio::time::timeout(TICK, wake.recv()).await {
             Ok(None) => return,
-            Ok(Some(())) => tokio::time::sleep(GATHER).await,
+            Ok(Some(())) => {
+                // Each projection slows the acknowledgements that commit while it runs, and
+                // costs less per plan the more plans it takes: fewer and larger is better
+                // for both.
+                let until = Instant::now() + gather;
+                while load.backlog() < BATCH as usize && Instant::now() < until {
+                    tokio::time::sleep(GATHER_LOOK.min(until.saturating_duration_since(Instant::now())))
+                        .await;
+                }
+            }
             Err(_) => {}
         }
         let drained = async {

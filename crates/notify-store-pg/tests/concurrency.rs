@@ -156,8 +156,9 @@ async fn a_full_queue_holds_deliveries_back_until_the_projector_makes_room() {
     assert_eq!((logged as usize, pg.backlog().await.expect("the backlog")), (plans.len(), 0));
 }
 
-/// One sender at a time is not a burst: its events are projected as they come, so the
-/// backlog stays small however long the stream, and a read never waits for much.
+/// One sender at a time is not a burst: its events are projected as they come, a batch
+/// (512) at a time at most, so the backlog stays near one batch however long the stream,
+/// and a read never waits for much.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_steady_stream_from_one_sender_is_projected_as_it_comes() {
     let pg = support::fresh_deferred_store().await;
