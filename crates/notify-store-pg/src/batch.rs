@@ -4,7 +4,8 @@
 //! for its answer. A few writer tasks (`PgConfig::writers`) each take whatever is queued, up to
 //! [`MAX_BATCH`] plans, and writes it with one statement: one round trip, one commit, one WAL
 //! flush for the lot. With deferred projection the statement queues the plans (`enqueue`,
-//! migration 8; the `project` module writes them behind); inline, it is one call of
+//! migration 8, or `enqueue_one`, migration 11, for a batch of one; the `project` module
+//! writes them behind); inline, it is one call of
 //! `apply_batch` (migration 9), or for a batch of one `apply_plan` (migration 2), which does
 //! less for a single event. Nobody waits for a batch to fill: a lone
 //! event is applied at once, alone, and under load the batches grow by themselves with the
@@ -280,7 +281,8 @@ async fn run(writer: &Writer, plans: &[(&str, &RawValue)]) -> Result<Vec<String>
     }
 }
 
-/// Queues `plans` in one transaction; returns the ids that were new.
+/// Queues `plans` in one transaction; returns the ids that were new. A lone plan goes to
+/// `enqueue_one` (migration 11), more to `enqueue`.
 async fn enqueue(writer: &Writer, plans: &[(&str, &RawValue)]) -> Result<Vec<String>, StorageError> {
     if let Some((id, _)) = plans.iter().find(|(_, wire)| crate::project::holds_nul(wire.get())) {
         return Err(StorageError::Rejected {
@@ -289,6 +291,18 @@ async fn enqueue(writer: &Writer, plans: &[(&str, &RawValue)]) -> Result<Vec<Str
         });
     }
     let client = writer.pool.get().await.map_err(pool_error)?;
+    if let [(id, wire)] = plans {
+        let stmt = client
+            .prepare_cached(&writer.sql.enqueue_one)
+            .await
+            .map_err(|e| classify("preparing enqueue", e))?;
+        let row = client
+            .query_one(&stmt, &[id, &wire.get()])
+            .await
+            .map_err(|e| classify("queueing an event", e))?;
+        let queued: bool = row.try_get(0).map_err(|e| classify("queueing an event", e))?;
+        return Ok(if queued { vec![(*id).to_owned()] } else { Vec::new() });
+    }
     let stmt =
         client.prepare_cached(&writer.sql.enqueue).await.map_err(|e| classify("preparing enqueue", e))?;
     let ids: Vec<&str> = plans.iter().map(|(id, _)| *id).collect();

@@ -54,7 +54,8 @@
 //! What the statement does depends on [`Projection`]:
 //!
 //! - **Deferred** (the default): the batch's plans are inserted into the `pending` queue by
-//!   `enqueue(ids, plans)` (migration 8), which skips an event the queue or the log holds.
+//!   `enqueue(ids, plans)` (migration 8), which skips an event the queue or the log holds
+//!   (a batch of one goes to `enqueue_one`, migration 11, which does the same for less).
 //!   The `project` module's projector task then takes the oldest queued plans, up to 512,
 //!   hands them to `apply_batch` and deletes them, in one transaction; it lets plans gather
 //!   for [`PgConfig::gather`] when woken (or until a full batch waits), and gives way to a burst (two or more deliveries in flight) for
@@ -118,6 +119,8 @@ struct Sql {
     apply: String,
     /// Deferred projection (migration 8): queue a batch, project from the queue.
     enqueue: String,
+    /// Queue one plan (migration 11), cheaper for one than `enqueue`.
+    enqueue_one: String,
     project: String,
     project_one: String,
     pending_last: String,
@@ -141,6 +144,7 @@ impl Sql {
             apply_one: q("SELECT {s}.apply_plan($1)"),
             apply: q("SELECT {s}.apply_batch($1::text[]::jsonb[])"),
             enqueue: q("SELECT {s}.enqueue($1, $2)"),
+            enqueue_one: q("SELECT {s}.enqueue_one($1, $2)"),
             project: q("SELECT {s}.project($1, $2)"),
             project_one: q("SELECT {s}.project_one($1)"),
             pending_last: q("SELECT max(seq) FROM {s}.pending"),

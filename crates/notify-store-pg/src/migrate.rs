@@ -47,6 +47,7 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "statement_counters",
         sql: include_str!("../migrations/0010_statement_counters.sql"),
     },
+    Migration { version: 11, name: "enqueue_one", sql: include_str!("../migrations/0011_enqueue_one.sql") },
 ];
 
 /// The version a fully migrated schema is at.

@@ -1,6 +1,7 @@
 //! Eight writers delivering the same 2,000 events at once, each event by several writers at
-//! the same moment: the store ends with exactly one copy of each. And the one interleaving of
-//! two writers that a trigger-kept copy could get wrong, forced with a lock.
+//! the same moment: the store ends with exactly one copy of each. And two interleavings
+//! forced with a lock: one that a trigger-kept copy could get wrong, and a redelivery that
+//! waits for the projection of its own event.
 
 mod support;
 
@@ -236,4 +237,132 @@ async fn a_tag_set_while_its_digest_is_raised_shows_the_raised_media_type() {
             ("team/b".to_owned(), "x".to_owned(), Some(OCI_MANIFEST))
         ]
     );
+}
+
+/// A redelivery whose queueing waits for a projection of the same event, which then commits.
+/// The log check made before the wait missed the projection's row, and the queue takes the
+/// plan (the projection deleted its row): only the check made after the wait (the second
+/// statement of `enqueue_one`) finds the event, so the redelivery is a duplicate and leaves
+/// nothing queued. The projection is held open here, so the wait is certain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_redelivery_that_waited_for_its_event_being_projected_is_a_duplicate() {
+    let pg = support::fresh_deferred_store().await;
+    // The projector may take the event first (it looks once a second); then another one.
+    for attempt in 0..20 {
+        let id = format!("held-{attempt}");
+        let plan = queue_push(&pg, &id, 0x61).await;
+        let redelivery = || {
+            let store = pg.store.clone();
+            tokio::spawn(async move { store.apply(&plan).await.expect("the redelivery") })
+        };
+        let Some(outcome) = while_projecting(&pg, &id, "enqueue_one", redelivery).await else { continue };
+        assert_eq!(outcome, ApplyOutcome::Duplicate);
+        assert_eq!(queued_plan(&pg, &id).await, None, "the redelivery left its plan queued");
+        return;
+    }
+    panic!("the projector took each of 20 events before this test could");
+}
+
+/// The same for a batch (`enqueue`), called here directly with the held event and a new one:
+/// only the new one is queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batch_that_waited_for_one_of_its_events_being_projected_queues_only_the_others() {
+    let pg = support::fresh_deferred_store().await;
+    let s = pg.schema().to_owned();
+    for attempt in 0..20 {
+        let id = format!("held-{attempt}");
+        queue_push(&pg, &id, 0x62).await;
+        let Some(text) = queued_plan(&pg, &id).await else { continue };
+        let fresh = format!("fresh-{attempt}");
+        let batch = || {
+            let (pool, ids, sql) = (
+                pg.pool().clone(),
+                vec![id.clone(), fresh.clone()],
+                format!("SELECT \"{s}\".enqueue($1, $2)"),
+            );
+            tokio::spawn(async move {
+                let client = pool.get().await.expect("a connection");
+                let plans = vec![text.clone(), text];
+                client.query_one(&sql, &[&ids, &plans]).await.expect("the batch").get::<_, Vec<String>>(0)
+            })
+        };
+        let Some(new) = while_projecting(&pg, &id, "enqueue(", batch).await else { continue };
+        assert_eq!(new, vec![fresh.clone()]);
+        assert_eq!(queued_plan(&pg, &id).await, None, "the batch left the held event's plan queued");
+        // The new id carries the held event's plan: not for projecting.
+        let client = pg.pool().get().await.expect("a connection");
+        client.execute(&format!("DELETE FROM \"{s}\".pending WHERE id = $1"), &[&fresh]).await.unwrap();
+        return;
+    }
+    panic!("the projector took each of 20 events before this test could");
+}
+
+/// Projects the queued plan of `id` in a transaction held open, starts `deliver`, waits
+/// until a statement calling `function` waits for a lock, commits, and returns what
+/// `deliver` returned. `None` when the projector had taken the plan first.
+async fn while_projecting<T: Send + 'static>(
+    pg: &support::TestStore,
+    id: &str,
+    function: &str,
+    deliver: impl FnOnce() -> tokio::task::JoinHandle<T>,
+) -> Option<T> {
+    let s = pg.schema();
+    let mut holder = pg.pool().get().await.expect("a connection");
+    let watcher = pg.pool().get().await.expect("a connection");
+    let hold = holder.transaction().await.expect("a transaction");
+    let taken: i32 = hold
+        .query_one(&format!("SELECT \"{s}\".project(512, {})", i64::MAX), &[])
+        .await
+        .expect("a statement")
+        .get(0);
+    let logged: i64 = hold
+        .query_one(&format!("SELECT count(*) FROM \"{s}\".events WHERE id = $1"), &[&id])
+        .await
+        .expect("a statement")
+        .get(0);
+    if taken == 0 || logged == 0 {
+        hold.rollback().await.expect("a statement");
+        return None;
+    }
+    let delivery = deliver();
+    let waiting = format!("%\"{s}\".{function}%");
+    let started = std::time::Instant::now();
+    loop {
+        let n: i64 = watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1",
+                &[&waiting],
+            )
+            .await
+            .expect("a statement")
+            .get(0);
+        if n > 0 {
+            break;
+        }
+        assert!(started.elapsed().as_secs() < 10, "the delivery never waited for the projection");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    hold.commit().await.expect("a statement");
+    Some(delivery.await.expect("the delivery"))
+}
+
+/// The queued plan of `id`, as text (the queue holds one at most).
+async fn queued_plan(pg: &support::TestStore, id: &str) -> Option<String> {
+    let client = pg.pool().get().await.expect("a connection");
+    let s = pg.schema();
+    client
+        .query_opt(&format!("SELECT plan FROM \"{s}\".pending WHERE id = $1"), &[&id])
+        .await
+        .expect("a statement")
+        .map(|row| row.get(0))
+}
+
+/// Queues a push of a manifest (`digest` names it) with the event id `id`; returns its plan.
+async fn queue_push(pg: &support::TestStore, id: &str, digest: u32) -> Plan {
+    let plan = EventBuilder::push(id, time(1), "team/a")
+        .manifest(&test_digest(digest), 10)
+        .tag("1")
+        .plan(&Policy::default());
+    assert_eq!(pg.apply(&plan).await.expect("an apply"), ApplyOutcome::Applied);
+    plan
 }
