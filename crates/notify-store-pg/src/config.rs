@@ -48,9 +48,9 @@ pub struct PgConfig {
     /// gather before it projects them, unless a full batch (512) is queued sooner. Fewer,
     /// larger projections cost the database less per event, and each of them slows the
     /// acknowledgements that commit while it runs (one sender's p99 at 50 ms and at 500 ms
-    /// are compared in `docs/benchmarks.md`). Reads do not wait
-    /// for it, since each projects what it needs first; it bounds only how far behind the
-    /// tables look to SQL that reads them directly. `0` projects as soon as woken.
+    /// are compared in `docs/benchmarks.md`). Reads do not wait for it, since each projects
+    /// what it needs first; it bounds only how far behind the tables look to SQL that reads
+    /// them directly. `0` projects as soon as woken.
     pub gather: Duration,
 }
 

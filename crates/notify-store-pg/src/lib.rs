@@ -58,9 +58,9 @@
 //!   (a batch of one goes to `enqueue_one`, migration 11, which does the same for less).
 //!   The `project` module's projector task then takes the oldest queued plans, up to 512,
 //!   hands them to `apply_batch` and deletes them, in one transaction; it lets plans gather
-//!   for [`PgConfig::gather`] when woken (or until a full batch waits), and gives way to a burst (two or more deliveries in flight) for
-//!   at most [`PgConfig::max_delay`] while fewer than [`PgConfig::max_lag`] plans wait; at
-//!   `max_lag`, deliveries wait for room. Every read first projects what was queued before it
+//!   for [`PgConfig::gather`] when woken (or until a full batch waits), and gives way to a
+//!   burst (two or more deliveries in flight) for at most [`PgConfig::max_delay`] while
+//!   fewer than [`PgConfig::max_lag`] plans wait; at `max_lag`, deliveries wait for room. Every read first projects what was queued before it
 //!   (taking rows with `SKIP LOCKED`, then waiting for those another transaction holds), so
 //!   the queue never shows through the trait. A plan the database refuses when it is
 //!   projected is moved to the quarantine.
