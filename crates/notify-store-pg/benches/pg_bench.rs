@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo bench -p notify-store-pg --bench pg_bench -- --events 100000 [--repos 5000] [--writers 32] [--batch-writers 1]
-//!     [--inline] [--max-lag 10000] [--max-delay-ms 1000]
+//!     [--inline] [--max-lag 10000] [--max-delay-ms 1000] [--gather-ms 500] [--projectors 2]
 //! ```
 //!
 //! Generates a synthetic registry's traffic (about 70 % pulls of blobs and manifests, HEADs
@@ -18,8 +18,8 @@
 //! `NOTIFY_PG_URL` names a server; `--fast` turns fsync off in its own cluster.
 //! `--batch-writers` sets `PgConfig::writers`, the batches the store has in flight at once;
 //! `--inline` projects each event before acknowledging it (`Projection::Inline`) instead of
-//! behind it, and `--max-lag`, `--max-delay-ms` and `--gather-ms` set `PgConfig::max_lag`,
-//! `max_delay` and `gather`.
+//! behind it, and `--max-lag`, `--max-delay-ms`, `--gather-ms` and `--projectors` set
+//! `PgConfig::max_lag`, `max_delay`, `gather` and `projectors`.
 //! Each apply phase ends with a read, which waits for a deferred projection to catch up; its
 //! time is printed too.
 //! `--schema NAME` (with `NOTIFY_PG_URL`) loads into a schema that outlives the run; when that
@@ -55,6 +55,7 @@ struct Args {
     max_lag: Option<usize>,
     max_delay_ms: Option<usize>,
     gather_ms: Option<usize>,
+    projectors: Option<usize>,
     fast: bool,
     schema: Option<String>,
 }
@@ -69,6 +70,7 @@ fn args() -> Args {
         max_lag: None,
         max_delay_ms: None,
         gather_ms: None,
+        projectors: None,
         fast: false,
         schema: None,
     };
@@ -88,6 +90,7 @@ fn args() -> Args {
             "--max-lag" => a.max_lag = Some(num("--max-lag")),
             "--max-delay-ms" => a.max_delay_ms = Some(num("--max-delay-ms")),
             "--gather-ms" => a.gather_ms = Some(num("--gather-ms")),
+            "--projectors" => a.projectors = Some(num("--projectors")),
             "--fast" => a.fast = true,
             "--schema" => a.schema = Some(it.next().expect("--schema takes a name")),
             // `cargo bench` passes `--bench`; filters are meaningless here.
@@ -588,6 +591,9 @@ async fn main() {
     if let Some(ms) = a.gather_ms {
         config.gather = Duration::from_millis(ms as u64);
     }
+    if let Some(n) = a.projectors {
+        config.projectors = n;
+    }
     let store = PgStore::connect(&config).await.expect("cannot connect");
 
     println!(
@@ -599,11 +605,12 @@ async fn main() {
         }
     );
     println!(
-        "projection: {}, max_lag {}, max_delay {:?}, gather {:?}",
+        "projection: {}, max_lag {}, max_delay {:?}, gather {:?}, projectors {}",
         config.projection.as_str(),
         config.max_lag,
         config.max_delay,
-        config.gather
+        config.gather,
+        config.projectors
     );
 
     let database = own.as_ref().and_then(|s| s.own.as_ref());

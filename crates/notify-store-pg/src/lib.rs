@@ -60,9 +60,11 @@
 //!   hands them to `apply_batch` and deletes them, in one transaction; it lets plans gather
 //!   for [`PgConfig::gather`] when woken (or until a full batch waits), and gives way to a
 //!   burst (two or more deliveries in flight) for at most [`PgConfig::max_delay`] while
-//!   fewer than [`PgConfig::max_lag`] plans wait; at `max_lag`, deliveries wait for room. Every read first projects what was queued before it
-//!   (taking rows with `SKIP LOCKED`, then waiting for those another transaction holds), so
-//!   the queue never shows through the trait. A plan the database refuses when it is
+//!   fewer than [`PgConfig::max_lag`] plans wait; at `max_lag`, deliveries wait for room.
+//!   While it works and two batches or more wait, [`PgConfig::projectors`] − 1 helpers
+//!   project batches beside it, each in its own transaction. Every read first projects
+//!   what was queued before it (taking rows with `SKIP LOCKED`, then waiting for those
+//!   another transaction holds), so the queue never shows through the trait. A plan the database refuses when it is
 //!   projected is moved to the quarantine.
 //! - **Inline**: the batch goes to the server-side function `apply_batch(jsonb[])` (migration
 //!   9) directly, a lone event to `apply_plan(jsonb)` (migration 2), which does less for
@@ -242,7 +244,12 @@ impl PgStore {
             sql.clone(),
             config.writers,
             config.projection,
-            project::Pace { max_lag: config.max_lag, max_delay: config.max_delay, gather: config.gather },
+            project::Pace {
+                max_lag: config.max_lag,
+                max_delay: config.max_delay,
+                gather: config.gather,
+                projectors: config.projectors.max(1),
+            },
         ));
         Ok(PgStore { pool, schema: config.schema.clone(), sql, batcher })
     }

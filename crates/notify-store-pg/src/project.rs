@@ -2,18 +2,19 @@
 //!
 //! With [`Projection::Deferred`](crate::Projection::Deferred) the writers only queue plans.
 //! Two things project them: the projector task, woken by each commit of the writers (and
-//! once a second, for what another process or a previous run left), and every read, which
-//! first projects what was queued before it began (`settle`), so that the queue never shows
-//! through the `Storage` trait. Both take plans with `SKIP LOCKED`, so any number of them,
-//! in any number of processes, share the work without waiting on each other; a read then
-//! waits only for the plans another transaction is projecting at that moment.
+//! once a second, for what another process or a previous run left), with its helpers when
+//! the queue runs behind, and every read, which first projects what was queued before it
+//! began (`settle`), so that the queue never shows through the `Storage` trait. All take
+//! plans with `SKIP LOCKED`, so any number of them, in any number of processes, share the
+//! work without waiting on each other; a read then waits only for the plans another
+//! transaction is projecting at that moment.
 //!
 //! A plan the database refuses does not block the queue: the batch it was in is projected
 //! again plan by plan, and the one that still fails is moved to the quarantine with the
 //! database's reason, as the webhook does when an inline apply is refused.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Client, Pool};
@@ -37,6 +38,11 @@ const GATHER_LOOK: Duration = Duration::from_millis(5);
 /// How long the projector gives way to a burst before it looks again.
 const GIVE_WAY: Duration = Duration::from_millis(2);
 
+/// Plans queued (by this process) at which the projector's helpers join it: two full
+/// batches, so that they work only when one projector is behind, never on the few plans of
+/// steady traffic, which would then cost two smaller transactions instead of one.
+const HELP_AT: usize = 2 * BATCH as usize;
+
 /// Deliveries in progress at once that make a burst: one sender (a registry instance) has
 /// at most one in flight, so two or more mean several are sending at once.
 const BURST: usize = 2;
@@ -46,13 +52,14 @@ const BURST: usize = 2;
 /// not hold acknowledgements back too.
 const ROOM_WAIT: Duration = Duration::from_secs(10);
 
-/// When the projector works, from [`PgConfig`](crate::PgConfig): `max_lag`, `max_delay`
-/// and `gather` there.
+/// When the projector works, and with how many transactions at most, from
+/// [`PgConfig`](crate::PgConfig): `max_lag`, `max_delay`, `gather` and `projectors` there.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Pace {
     pub(crate) max_lag: usize,
     pub(crate) max_delay: Duration,
     pub(crate) gather: Duration,
+    pub(crate) projectors: usize,
 }
 
 /// What the projector knows of the acknowledgements in progress in this process, and how
@@ -127,7 +134,10 @@ async fn prepared(client: &Client, text: &str) -> Result<tokio_postgres::Stateme
 /// to the deliveries, for at most `max_delay` and while fewer than `max_lag` plans wait;
 /// then it works alongside them until the queue is empty. Steady traffic, even heavy, from
 /// one sender at a time is projected as it comes, at most `gather` or one full batch
-/// behind. Ends when every writer (holding the other ends of `wake`) has ended.
+/// behind. While it works and two full batches or more are queued, `projectors - 1`
+/// helpers project beside it, each in its own transaction: one projection runs on one
+/// core of the database, and a load that outruns it would otherwise be held to its pace.
+/// Ends when every writer (holding the other ends of `wake`) has ended.
 pub(crate) async fn projector(
     pool: Pool,
     sql: Arc<Sql>,
@@ -135,7 +145,7 @@ pub(crate) async fn projector(
     pace: Pace,
     mut wake: mpsc::Receiver<()>,
 ) {
-    let Pace { max_lag, max_delay, gather } = pace;
+    let Pace { max_lag, max_delay, gather, projectors } = pace;
     loop {
         // Woken, or a tick; `Ok(None)`: the writers are gone, and so is the store.
         match tokio::time::timeout(TICK, wake.recv()).await {
@@ -152,7 +162,9 @@ pub(crate) async fn projector(
             }
             Err(_) => {}
         }
-        let drained = async {
+        let drain = Drain::default();
+        let lead = async {
+            let _ended = Ended(&drain);
             let client = pool.get().await.map_err(pool_error)?;
             let mut giving_way: Option<Instant> = None;
             let mut catching_up = false;
@@ -160,11 +172,13 @@ pub(crate) async fn projector(
                 if !catching_up && load.burst() {
                     let since = *giving_way.get_or_insert_with(Instant::now);
                     if since.elapsed() < max_delay && load.backlog() < max_lag {
+                        drain.working.store(false, Ordering::Relaxed);
                         tokio::time::sleep(GIVE_WAY).await;
                         continue;
                     }
                     catching_up = true;
                 }
+                drain.working.store(true, Ordering::Relaxed);
                 match step(&client, &sql, i64::MAX).await? {
                     0 => {
                         load.projected(usize::MAX);
@@ -174,11 +188,60 @@ pub(crate) async fn projector(
                 }
             }
         };
+        let helpers = (1..projectors).map(|_| help(&pool, &sql, &load, &drain));
+        let (drained, _) = tokio::join!(lead, futures_util::future::join_all(helpers));
         // The queue keeps everything; the next wake or tick tries again.
-        if drained.await.is_err() {
+        if drained.is_err() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// What the projector tells its helpers while it drains the queue.
+#[derive(Debug)]
+struct Drain {
+    /// Still draining: the helpers stop when it ends.
+    draining: AtomicBool,
+    /// Projecting, not giving way to a burst: the helpers give way when it does.
+    working: AtomicBool,
+}
+
+impl Default for Drain {
+    fn default() -> Self {
+        Drain { draining: AtomicBool::new(true), working: AtomicBool::new(false) }
+    }
+}
+
+/// Ends a drain however the projector leaves it (done, or failed).
+struct Ended<'a>(&'a Drain);
+
+impl Drop for Ended<'_> {
+    fn drop(&mut self) {
+        self.0.draining.store(false, Ordering::Relaxed);
+    }
+}
+
+/// A helper of the projector for one drain: takes batches beside it while it works and the
+/// queue is at least [`HELP_AT`] behind. Its connection is taken only once there is work.
+/// A failure ends only the helper: the projector drains the rest.
+async fn help(pool: &Pool, sql: &Sql, load: &Load, drain: &Drain) -> Result<(), StorageError> {
+    let mut client = None;
+    while drain.draining.load(Ordering::Relaxed) {
+        if !drain.working.load(Ordering::Relaxed) || load.backlog() < HELP_AT {
+            tokio::time::sleep(GATHER_LOOK).await;
+            continue;
+        }
+        let client = match &client {
+            Some(c) => c,
+            None => client.insert(pool.get().await.map_err(pool_error)?),
+        };
+        match step(client, sql, i64::MAX).await? {
+            // What is queued is taken by the others.
+            0 => tokio::time::sleep(GATHER_LOOK).await,
+            n => load.projected(usize::try_from(n).unwrap_or(usize::MAX)),
+        }
+    }
+    Ok(())
 }
 
 /// Projects every plan queued before this call, on `client`: what nobody else is projecting

@@ -1,5 +1,6 @@
 //! Eight writers delivering the same 2,000 events at once, each event by several writers at
-//! the same moment: the store ends with exactly one copy of each. And two interleavings
+//! the same moment: the store ends with exactly one copy of each; the same under sixteen
+//! senders with three projectors draining the queue together. And two interleavings
 //! forced with a lock: one that a trigger-kept copy could get wrong, and a redelivery that
 //! waits for the projection of its own event.
 
@@ -155,6 +156,76 @@ async fn a_full_queue_holds_deliveries_back_until_the_projector_makes_room() {
     let count = |table: &str| format!("SELECT count(*) FROM \"{s}\".{table}");
     let logged: i64 = client.query_one(&count("events"), &[]).await.expect("a count").get(0);
     assert_eq!((logged as usize, pg.backlog().await.expect("the backlog")), (plans.len(), 0));
+}
+
+/// Three projectors drain a deep queue together: with sixteen senders delivering every event
+/// twice, the queue outruns one projector, the helpers join it (seen in `pg_stat_activity`:
+/// two projections or more at once), and the tables, projected by them alone (no read runs
+/// until the queue is empty), hold each event once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn helpers_project_a_deep_queue_beside_the_projector_and_nothing_is_doubled() {
+    const SENDERS: usize = 16;
+    let config = support::cluster().config(&support::fresh_schema()).with_pool_size(8).with_projectors(3);
+    let pg = notify_store_pg::PgStore::connect(&config).await.expect("a store");
+    let plans = Arc::new(plans());
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampling = {
+        let (pool, done) = (pg.pool().clone(), done.clone());
+        let projecting = format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND state = 'active' AND query LIKE '%\"{}\".project($1%'",
+            pg.schema()
+        );
+        tokio::spawn(async move {
+            let client = pool.get().await.expect("a connection");
+            let mut most = 0;
+            while !done.load(Ordering::Relaxed) {
+                let n: i64 = client.query_one(&projecting, &[]).await.expect("the activity").get(0);
+                most = most.max(n);
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            most
+        })
+    };
+    let applied = Arc::new(AtomicUsize::new(0));
+    let started = std::time::Instant::now();
+    let mut senders = Vec::new();
+    for k in 0..SENDERS {
+        let (store, plans, applied) = (pg.clone(), plans.clone(), applied.clone());
+        senders.push(tokio::spawn(async move {
+            // Sender k and sender k + 8 deliver the same events.
+            for plan in plans.iter().skip(k % (SENDERS / 2)).step_by(SENDERS / 2) {
+                if store.apply(plan).await.expect("an apply") == ApplyOutcome::Applied {
+                    applied.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for sender in senders {
+        sender.await.expect("a sender");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while pg.backlog().await.expect("the backlog") > 0 {
+        assert!(std::time::Instant::now() < deadline, "the projectors left events queued");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    done.store(true, Ordering::Relaxed);
+    let most = sampling.await.expect("the sampler");
+    eprintln!("{} events twice in {:?}, at most {most} projections at once", plans.len(), started.elapsed());
+    assert_eq!(applied.load(Ordering::Relaxed), plans.len(), "every event applied exactly once");
+    assert!(most >= 2, "no helper ever projected beside the projector");
+
+    let memory = MemoryStore::new();
+    for plan in plans.iter() {
+        memory.apply(plan).await.expect("the reference");
+    }
+    assert_eq!(snapshot(&pg).await, snapshot(&memory).await);
+    let client = pg.pool().get().await.expect("a connection");
+    let logged: i64 = client
+        .query_one(&format!("SELECT count(*) FROM \"{}\".events", pg.schema()), &[])
+        .await
+        .expect("a count")
+        .get(0);
+    assert_eq!(logged as usize, plans.len());
 }
 
 /// One sender at a time is not a burst: its events are projected as they come, a batch
