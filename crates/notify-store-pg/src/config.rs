@@ -58,7 +58,8 @@ pub struct PgConfig {
     /// traffic is projected by one, as with `1`. One projection keeps one core of the
     /// database busy: under a load it cannot follow, a second lets acknowledgements go as
     /// fast as two (1.3 to 1.6 times as fast with 32 writers on 2 cores, in
-    /// `docs/benchmarks.md`). Each takes a connection of the pool while it projects.
+    /// `docs/benchmarks.md`). Each further one takes a connection of the pool only while
+    /// another stays free and nobody waits for one: the writers and reads come first.
     pub projectors: usize,
 }
 

@@ -222,8 +222,9 @@ impl Drop for Ended<'_> {
 }
 
 /// A helper of the projector for one drain: takes batches beside it while it works and the
-/// queue is at least [`HELP_AT`] behind. Its connection is taken only once there is work.
-/// A failure ends only the helper: the projector drains the rest.
+/// queue is at least [`HELP_AT`] behind. Its connection is taken only once there is work,
+/// and only from a pool with [`room_to_help`]; it is given back after a batch when another
+/// task waits for one. A failure ends only the helper: the projector drains the rest.
 async fn help(pool: &Pool, sql: &Sql, load: &Load, drain: &Drain) -> Result<(), StorageError> {
     let mut client = None;
     while drain.draining.load(Ordering::Relaxed) {
@@ -231,17 +232,31 @@ async fn help(pool: &Pool, sql: &Sql, load: &Load, drain: &Drain) -> Result<(), 
             tokio::time::sleep(GATHER_LOOK).await;
             continue;
         }
-        let client = match &client {
+        let taken = match &client {
             Some(c) => c,
-            None => client.insert(pool.get().await.map_err(pool_error)?),
+            None if room_to_help(pool.status()) => client.insert(pool.get().await.map_err(pool_error)?),
+            None => {
+                tokio::time::sleep(GATHER_LOOK).await;
+                continue;
+            }
         };
-        match step(client, sql, i64::MAX).await? {
+        match step(taken, sql, i64::MAX).await? {
             // What is queued is taken by the others.
             0 => tokio::time::sleep(GATHER_LOOK).await,
             n => load.projected(usize::try_from(n).unwrap_or(usize::MAX)),
         }
+        if pool.status().waiting > 0 {
+            client = None;
+        }
     }
     Ok(())
+}
+
+/// Whether a helper may take a connection: nobody waits for one, and another stays free
+/// (open or not yet opened) after it. Helpers only speed the projection up; the writers,
+/// whose callers wait for their acknowledgements, and the reads come first.
+fn room_to_help(pool: deadpool_postgres::Status) -> bool {
+    pool.waiting == 0 && pool.available + pool.max_size.saturating_sub(pool.size) >= 2
 }
 
 /// Projects every plan queued before this call, on `client`: what nobody else is projecting
@@ -369,7 +384,23 @@ pub(crate) fn holds_nul(json: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::holds_nul;
+    use super::{holds_nul, room_to_help};
+
+    #[test]
+    fn a_helper_leaves_a_connection_free_and_never_jumps_the_queue() {
+        let status = |max_size, size, available, waiting| deadpool_postgres::Status {
+            max_size,
+            size,
+            available,
+            waiting,
+        };
+        assert!(room_to_help(status(16, 2, 0, 0)), "14 not yet opened");
+        assert!(room_to_help(status(4, 4, 2, 0)), "two open and free");
+        assert!(room_to_help(status(4, 3, 1, 0)), "one open and free, one not yet opened");
+        assert!(!room_to_help(status(4, 3, 0, 0)), "only the last one");
+        assert!(!room_to_help(status(4, 4, 1, 0)), "only the last one, open");
+        assert!(!room_to_help(status(16, 2, 0, 1)), "someone waits");
+    }
 
     #[test]
     fn a_nul_is_found_only_where_json_escapes_one() {
