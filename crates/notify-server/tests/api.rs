@@ -97,10 +97,13 @@ async fn repositories_are_searched_filtered_and_paged() {
     let m =
         expect_error(&app, "/api/v1/repositories?limit=ten", StatusCode::BAD_REQUEST, "invalid_parameter")
             .await;
-    assert!(m.contains("limit"), "{m}");
+    assert_eq!(m, "limit: not a whole number from 1 to 1000");
+    let m = expect_error(&app, "/api/v1/repositories?limit=-1", StatusCode::BAD_REQUEST, "invalid_parameter")
+        .await;
+    assert_eq!(m, "limit: not a whole number from 1 to 1000");
     let m =
         expect_error(&app, "/api/v1/repositories?repo=x", StatusCode::BAD_REQUEST, "invalid_parameter").await;
-    assert!(m.contains("repo"), "{m}");
+    assert!(m.starts_with("repo: unknown field `repo`, expected one of"), "{m}");
     expect_error(&app, "/api/v1/repositories?cursor=zz", StatusCode::BAD_REQUEST, "invalid_cursor").await;
 }
 
@@ -146,7 +149,16 @@ async fn tags_history_and_stats_of_a_repository() {
         "invalid_parameter",
     )
     .await;
-    expect_error(&app, "/api/v1/tags", StatusCode::BAD_REQUEST, "invalid_parameter").await;
+    let m = expect_error(&app, "/api/v1/tags", StatusCode::BAD_REQUEST, "invalid_parameter").await;
+    assert_eq!(m, "repository: required");
+    let m = expect_error(
+        &app,
+        "/api/v1/tags?repository=team/app&repository=team/lib",
+        StatusCode::BAD_REQUEST,
+        "invalid_parameter",
+    )
+    .await;
+    assert_eq!(m, "repository: given more than once");
     expect_error(
         &app,
         "/api/v1/tags/history?repository=team/app&tag=-x",

@@ -26,8 +26,28 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(q)| ApiQuery(q))
-            .map_err(|e| ApiError::invalid_parameter(e.body_text()))
+            .map_err(|e| ApiError::invalid_parameter(refusal(&e.body_text())))
     }
+}
+
+/// A query string the parameters' types refuse, said as `parameter: what is wrong`, like every
+/// other refusal of the API (the extractor's text starts with its own name for the failure and
+/// names no parameter when one is missing or repeated).
+fn refusal(text: &str) -> String {
+    let text = text.strip_prefix("Failed to deserialize query string: ").unwrap_or(text);
+    let field = |rest: &str| rest.strip_prefix('`').and_then(|r| r.strip_suffix('`')).map(str::to_owned);
+    if let Some(name) = text.strip_prefix("missing field ").and_then(field) {
+        return format!("{name}: required");
+    }
+    if let Some(name) = text.strip_prefix("duplicate field ").and_then(field) {
+        return format!("{name}: given more than once");
+    }
+    if let Some(detail) = text.strip_prefix("limit: ") {
+        if !detail.starts_with("unknown field") {
+            return format!("limit: not a whole number from 1 to {MAX_PAGE_SIZE}");
+        }
+    }
+    text.to_owned()
 }
 
 /// Listing repositories.
