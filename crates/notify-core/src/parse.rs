@@ -39,7 +39,12 @@ pub enum EnvelopeError {
 
 /// Why one event of an envelope cannot be modelled. The server quarantines it with its raw text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("event {index}{}: {path}: {message}", id.as_deref().map(|i| format!(" ({i})")).unwrap_or_default())]
+#[error(
+    "event {index}{}: {}{message}",
+    id.as_deref().map(|i| format!(" ({i})")).unwrap_or_default(),
+    // The event itself (`.`) goes without saying.
+    if path == "." { String::new() } else { format!("{path}: ") }
+)]
 pub struct EventError {
     /// Position of the event in the envelope.
     pub index: usize,
@@ -225,6 +230,10 @@ mod tests {
         assert!(bad.raw.contains("\"big\""));
         let not_object = parsed.events[2].as_ref().unwrap_err();
         assert_eq!((not_object.index, not_object.id.as_deref(), not_object.path.as_str()), (2, None, "."));
+        assert_eq!(bad.to_string(), format!("event 1 (bad): target.size: {}", bad.message));
+        assert_eq!(not_object.to_string(), "event 2: an event must be a JSON object");
+        let missing = parse_event(0, r#"{"id":"x","action":"push"}"#).unwrap_err();
+        assert_eq!(missing.to_string(), "event 0 (x): missing field `timestamp`");
     }
 
     #[test]
