@@ -13,10 +13,12 @@
 //! | `notify_store_errors_total` | `operation`, `kind` | store calls that failed: `kind` is `unavailable`, `rejected` or `internal` (a client's bad cursor is not a store error) |
 //! | `notify_webhook_rejected_total` | `reason` | webhook requests refused before their events were read: `unauthorized`, `too_large`, `content_type`, `malformed` |
 //! | `notify_store_backlog` | | events acknowledged and not yet projected (PostgreSQL with deferred projection; 0 otherwise), read from the store at each scrape |
+//! | `notify_api_request_duration_seconds` | `route`, `status` | time from a query's arrival to its response head, by route template (`/api/v1/tags`, `/api/v1/digests/{digest}`…) and status class (`2xx`, `4xx`, `5xx`); a streamed inventory's body continues after it |
 
 use notify_core::{Action, StorageError};
 use prometheus::{
-    Encoder as _, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder as _, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 /// The server's metrics.
@@ -29,6 +31,7 @@ pub struct Metrics {
     store_errors: IntCounterVec,
     webhook_rejected: IntCounterVec,
     backlog: IntGauge,
+    api_duration: HistogramVec,
 }
 
 /// What happened to one event of a webhook post.
@@ -120,8 +123,17 @@ impl Metrics {
         registry.register(Box::new(ingest_lag.clone()))?;
         registry.register(Box::new(store_errors.clone()))?;
         let backlog = IntGauge::new("notify_store_backlog", "Events acknowledged and not yet projected.")?;
+        let api_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "notify_api_request_duration_seconds",
+                "Time from a query's arrival to its response head, by route and status class.",
+            )
+            .buckets(prometheus::exponential_buckets(0.0005, 2.5, 12)?),
+            &["route", "status"],
+        )?;
         registry.register(Box::new(webhook_rejected.clone()))?;
         registry.register(Box::new(backlog.clone()))?;
+        registry.register(Box::new(api_duration.clone()))?;
         // Outcomes of the four registry actions exist from the start, so that dashboards and
         // rate() see zeros instead of missing series.
         for action in ["push", "pull", "mount", "delete"] {
@@ -129,7 +141,16 @@ impl Metrics {
                 events.with_label_values(&[action, outcome]);
             }
         }
-        Ok(Metrics { registry, events, ingest_duration, ingest_lag, store_errors, webhook_rejected, backlog })
+        Ok(Metrics {
+            registry,
+            events,
+            ingest_duration,
+            ingest_lag,
+            store_errors,
+            webhook_rejected,
+            backlog,
+            api_duration,
+        })
     }
 
     /// Counts one event.
@@ -160,6 +181,18 @@ impl Metrics {
     /// Records the store's backlog as last read.
     pub fn backlog(&self, events: u64) {
         self.backlog.set(i64::try_from(events).unwrap_or(i64::MAX));
+    }
+
+    /// Records how long a query took to its response head. `route` is the route's template,
+    /// one of a fixed set, so clients cannot add series.
+    pub fn api_request(&self, route: &str, status: u16, seconds: f64) {
+        let class = match status {
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        self.api_duration.with_label_values(&[route, class]).observe(seconds);
     }
 
     /// Counts a refused webhook request.

@@ -69,6 +69,37 @@ async fn reads_need_the_read_token_not_the_webhook_token() {
     }
 }
 
+/// The count of `notify_api_request_duration_seconds` for a route template and status class.
+fn query_count(metrics: &str, route: &str, status: &str) -> u64 {
+    let series =
+        format!("notify_api_request_duration_seconds_count{{route=\"{route}\",status=\"{status}\"}} ");
+    metrics.lines().find_map(|line| line.strip_prefix(series.as_str())).map_or(0, |n| n.parse().unwrap())
+}
+
+#[tokio::test]
+async fn queries_are_timed_by_route_template_and_status_class() {
+    let app = loaded().await;
+    get_ok(&app, "/api/v1/tags?repository=team/app").await;
+    get_ok(&app, "/api/v1/tags?repository=team/app&limit=1").await;
+    expect_error(&app, "/api/v1/tags", StatusCode::BAD_REQUEST, "invalid_parameter").await;
+    let unknown = format!("/api/v1/digests/sha256:{}", "0".repeat(64));
+    expect_error(&app, &unknown, StatusCode::NOT_FOUND, "not_found").await;
+    assert_eq!(get_with(&app, "/api/v1/events", &[]).await.status, StatusCode::UNAUTHORIZED);
+    expect_error(&app, "/api/v1/no-such-route", StatusCode::NOT_FOUND, "not_found").await;
+
+    let metrics = get_with(&app, "/metrics", &[]).await.text();
+    assert_eq!(query_count(&metrics, "/api/v1/tags", "2xx"), 2, "{metrics}");
+    assert_eq!(query_count(&metrics, "/api/v1/tags", "4xx"), 1, "{metrics}");
+    // The template, not the digest asked for: clients cannot add series.
+    assert_eq!(query_count(&metrics, "/api/v1/digests/{digest}", "4xx"), 1, "{metrics}");
+    assert!(!metrics.contains("sha256:0000"), "{metrics}");
+    assert_eq!(query_count(&metrics, "/api/v1/events", "4xx"), 1, "a refused token is timed too");
+    assert!(!metrics.contains("no-such-route"), "{metrics}");
+    // Probes, metrics and the webhook are not queries.
+    assert!(!metrics.contains("route=\"/metrics\""), "{metrics}");
+    assert!(!metrics.contains("route=\"/events\""), "{metrics}");
+}
+
 #[tokio::test]
 async fn repositories_are_searched_filtered_and_paged() {
     let app = loaded().await;
