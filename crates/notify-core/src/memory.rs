@@ -615,4 +615,11 @@ impl Storage for MemoryStore {
             |r, c| after_desc_time(r.received_at, &r.key, c, &raw),
         )
     }
+
+    async fn prune_events(&self, before: Timestamp) -> Result<u64, StorageError> {
+        let mut state = self.lock();
+        let was = state.log.len();
+        state.log.retain(|_, entry| entry.timestamp >= before);
+        Ok((was - state.log.len()) as u64)
+    }
 }

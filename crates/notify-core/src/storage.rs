@@ -8,7 +8,7 @@ use crate::query::{
     QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary, TagHistoryEntry,
     TagSummary,
 };
-use crate::{Digest, LogEntry, PageRequest, Tag};
+use crate::{Digest, LogEntry, PageRequest, Tag, Timestamp};
 
 /// What applying a plan (or quarantining a record) did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -209,4 +209,31 @@ pub trait Storage: Send + Sync {
 
     /// Quarantined events, newest first.
     async fn quarantined(&self, page: &QuarantineQuery) -> Result<Page<QuarantineRecord>, StorageError>;
+
+    /// Removes the event log's entries whose event is stamped before `before`, and returns
+    /// how many it removed. Only the log shrinks: every other answer stays as it was, since
+    /// the projection keeps what those events taught it (counts, tags, their history,
+    /// content, links). A store that projects behind its acknowledgements projects what it
+    /// holds first, so nothing acknowledged escapes.
+    ///
+    /// The log is also the dedup gate: a pruned event's id is forgotten, and the same event
+    /// applied again would count again. Whoever prunes keeps events that old away from
+    /// [`Storage::apply`]; the server's `log_retention` quarantines them instead.
+    ///
+    /// A store may remove the entries in several transactions (a large log is pruned in
+    /// slices, so that writers never wait for all of it): interrupted, it has removed a part,
+    /// and a second call removes the rest.
+    ///
+    /// ```
+    /// # notify_core::testkit::block_on(async {
+    /// use notify_core::testkit::builder::{EventBuilder, apply_all, test_digest, time};
+    /// use notify_core::{MemoryStore, Policy, Storage};
+    /// let store = MemoryStore::new();
+    /// let push = |id, at| EventBuilder::push(id, time(at), "app").manifest(&test_digest(1), 400).tag("1");
+    /// apply_all(&store, &[push("old", 1), push("new", 9)], &Policy::default()).await;
+    /// assert_eq!(store.prune_events(time(5)).await.unwrap(), 1);
+    /// assert_eq!(store.prune_events(time(5)).await.unwrap(), 0);
+    /// # });
+    /// ```
+    async fn prune_events(&self, before: Timestamp) -> Result<u64, StorageError>;
 }

@@ -21,6 +21,7 @@ use notify_core::query::{
 };
 use notify_core::{
     ApplyOutcome, Digest, LogEntry, MemoryStore, PageRequest, Plan, RepoRef, Storage, StorageError, Tag,
+    Timestamp,
 };
 use notify_server::config::TlsConfig;
 use tokio::sync::oneshot;
@@ -86,6 +87,10 @@ impl Storage for SlowStore {
     }
     async fn quarantined(&self, page: &QuarantineQuery) -> Result<Page<QuarantineRecord>, StorageError> {
         self.inner.quarantined(page).await
+    }
+
+    async fn prune_events(&self, before: Timestamp) -> Result<u64, StorageError> {
+        self.inner.prune_events(before).await
     }
 }
 

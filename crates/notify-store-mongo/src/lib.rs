@@ -93,6 +93,7 @@ mod config;
 mod decode;
 mod error;
 mod liveness;
+mod prune;
 mod read;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -107,7 +108,9 @@ use notify_core::query::{
     QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary, TagHistoryEntry,
     TagSummary,
 };
-use notify_core::{ApplyOutcome, Digest, LogEntry, PageRequest, Plan, RepoRef, Storage, StorageError, Tag};
+use notify_core::{
+    ApplyOutcome, Digest, LogEntry, PageRequest, Plan, RepoRef, Storage, StorageError, Tag, Timestamp,
+};
 
 pub use apply::RecoveryReport;
 pub use config::{Acknowledgement, DEFAULT_DATABASE, MongoConfig, TransactionMode, WriteConcernSetting};
@@ -314,5 +317,9 @@ impl Storage for MongoStore {
 
     async fn quarantined(&self, page: &QuarantineQuery) -> Result<Page<QuarantineRecord>, StorageError> {
         self.read_quarantine(page).await
+    }
+
+    async fn prune_events(&self, before: Timestamp) -> Result<u64, StorageError> {
+        self.prune(before).await
     }
 }

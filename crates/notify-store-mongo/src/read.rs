@@ -84,7 +84,7 @@ fn as_i64(n: usize) -> i64 {
 }
 
 impl MongoStore {
-    async fn find_docs(
+    pub(crate) async fn find_docs(
         &self,
         coll: Coll,
         filter: Document,

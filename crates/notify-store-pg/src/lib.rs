@@ -96,6 +96,7 @@ mod config;
 mod error;
 pub mod migrate;
 mod project;
+mod prune;
 mod read;
 
 use async_trait::async_trait;
@@ -105,7 +106,9 @@ use notify_core::query::{
     QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary, TagHistoryEntry,
     TagSummary,
 };
-use notify_core::{ApplyOutcome, Digest, LogEntry, PageRequest, Plan, RepoRef, Storage, StorageError, Tag};
+use notify_core::{
+    ApplyOutcome, Digest, LogEntry, PageRequest, Plan, RepoRef, Storage, StorageError, Tag, Timestamp,
+};
 
 pub use config::{DEFAULT_SCHEMA, PgConfig, Projection};
 pub use error::PgError;
@@ -352,5 +355,9 @@ impl Storage for PgStore {
 
     async fn quarantined(&self, page: &QuarantineQuery) -> Result<Page<QuarantineRecord>, StorageError> {
         self.list_quarantine(page).await
+    }
+
+    async fn prune_events(&self, before: Timestamp) -> Result<u64, StorageError> {
+        self.prune(before).await
     }
 }

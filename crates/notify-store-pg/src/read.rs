@@ -70,7 +70,7 @@ const PG_MIN_MICROS: i64 = -210_866_803_200_000_000;
 
 /// A bound given by a client, as a parameter. Every stored time lies within both limits, so
 /// clamping keeps every comparison's answer while staying within what both sides can encode.
-fn bound(micros: i64) -> DateTime<Utc> {
+pub(crate) fn bound(micros: i64) -> DateTime<Utc> {
     let m = micros.clamp(PG_MIN_MICROS, DateTime::<Utc>::MAX_UTC.timestamp_micros());
     DateTime::from_timestamp_micros(m).unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
@@ -191,7 +191,7 @@ fn like_pattern(m: &NameMatch) -> String {
 
 impl PgStore {
     /// A connection on which every event acknowledged so far is projected.
-    async fn client(&self) -> Result<deadpool_postgres::Object, StorageError> {
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, StorageError> {
         let client = self.pool.get().await.map_err(pool_error)?;
         crate::project::settle(&client, &self.sql).await?;
         Ok(client)

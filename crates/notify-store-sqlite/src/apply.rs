@@ -604,6 +604,21 @@ pub(crate) fn quarantine(conn: &Connection, r: &QuarantineRecord) -> Result<Appl
     Ok(if inserted == 1 { ApplyOutcome::Applied } else { ApplyOutcome::Duplicate })
 }
 
+/// Removes at most `limit` log entries stamped before `before`, oldest first (through the
+/// `events_at` index), and returns how many. Runs inside the caller's transaction.
+pub(crate) fn prune_slice(conn: &Connection, before: Timestamp, limit: u64) -> Result<u64, StorageError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let removed = conn
+        .prepare_cached(
+            "DELETE FROM events WHERE rowid IN \
+             (SELECT rowid FROM events WHERE at < ?1 ORDER BY at, id LIMIT ?2)",
+        )
+        .map_err(|e| classify("pruning the event log", e))?
+        .execute(params![micros(before), limit])
+        .map_err(|e| classify("pruning the event log", e))?;
+    Ok(removed as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

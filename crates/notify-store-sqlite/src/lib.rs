@@ -90,7 +90,9 @@ use notify_core::query::{
     QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary, TagHistoryEntry,
     TagSummary,
 };
-use notify_core::{ApplyOutcome, Digest, LogEntry, PageRequest, Plan, RepoRef, Storage, StorageError, Tag};
+use notify_core::{
+    ApplyOutcome, Digest, LogEntry, PageRequest, Plan, RepoRef, Storage, StorageError, Tag, Timestamp,
+};
 
 pub use config::{DEFAULT_URL, SqliteConfig, Synchronous};
 pub use error::SqliteError;
@@ -256,5 +258,9 @@ impl Storage for SqliteStore {
     async fn quarantined(&self, page: &QuarantineQuery) -> Result<Page<QuarantineRecord>, StorageError> {
         let page = page.clone();
         self.inner.readers.read(move |conn| read::quarantined(conn, &page)).await
+    }
+
+    async fn prune_events(&self, before: Timestamp) -> Result<u64, StorageError> {
+        self.inner.writer.prune(before).await
     }
 }

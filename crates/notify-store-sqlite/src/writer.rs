@@ -20,7 +20,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use notify_core::query::QuarantineRecord;
-use notify_core::{ApplyOutcome, Plan, StorageError};
+use notify_core::{ApplyOutcome, Plan, StorageError, Timestamp};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
@@ -39,7 +39,14 @@ enum Request {
     Apply(Box<Plan>, Reply<ApplyOutcome>),
     Quarantine(Box<QuarantineRecord>, Reply<ApplyOutcome>),
     Ping(Reply<()>),
+    /// One slice of a prune: at most [`PRUNE_SLICE`] log entries.
+    Prune(Timestamp, Reply<u64>),
 }
+
+/// Log entries one prune request removes at most: a slice commits in milliseconds, so the
+/// deliveries queued behind it hardly wait, where a whole log at once could hold them for
+/// minutes.
+const PRUNE_SLICE: u64 = 1_000;
 
 /// The handle of the writer thread. Dropping it lets the thread finish the queued requests,
 /// and waits for it to close the connection.
@@ -82,6 +89,19 @@ impl Writer {
     /// Succeeds when the writer can take SQLite's write lock and commit.
     pub(crate) async fn ping(&self) -> Result<(), StorageError> {
         self.call(Request::Ping).await
+    }
+
+    /// Removes the log entries stamped before `before`, a slice per commit, so that
+    /// deliveries are committed between the slices.
+    pub(crate) async fn prune(&self, before: Timestamp) -> Result<u64, StorageError> {
+        let mut removed = 0;
+        loop {
+            let slice = self.call(|reply| Request::Prune(before, reply)).await?;
+            removed += slice;
+            if slice < PRUNE_SLICE {
+                return Ok(removed);
+            }
+        }
     }
 }
 
@@ -139,13 +159,20 @@ fn run(conn: Connection, mut requests: mpsc::Receiver<Request>, grouping: Groupi
 }
 
 /// What one request produced before the commit.
-type Outcome = Result<Option<ApplyOutcome>, StorageError>;
+enum Done {
+    Stored(ApplyOutcome),
+    Pinged,
+    Pruned(u64),
+}
+
+type Outcome = Result<Done, StorageError>;
 
 fn run_one(conn: &Connection, request: &Request) -> Outcome {
     match request {
-        Request::Apply(plan, _) => apply::apply_plan(conn, plan).map(Some),
-        Request::Quarantine(record, _) => apply::quarantine(conn, record).map(Some),
-        Request::Ping(_) => Ok(None),
+        Request::Apply(plan, _) => apply::apply_plan(conn, plan).map(Done::Stored),
+        Request::Quarantine(record, _) => apply::quarantine(conn, record).map(Done::Stored),
+        Request::Ping(_) => Ok(Done::Pinged),
+        Request::Prune(before, _) => apply::prune_slice(conn, *before, PRUNE_SLICE).map(Done::Pruned),
     }
 }
 
@@ -162,10 +189,19 @@ fn commit(conn: &Connection, batch: &mut Vec<Request>) {
         // A requester that stopped waiting (its future was dropped) needs no answer.
         match request {
             Request::Apply(_, reply) | Request::Quarantine(_, reply) => {
-                let _ = reply.send(outcome.map(|o| o.unwrap_or(ApplyOutcome::Applied)));
+                let _ = reply.send(outcome.map(|done| match done {
+                    Done::Stored(outcome) => outcome,
+                    Done::Pinged | Done::Pruned(_) => ApplyOutcome::Applied,
+                }));
             }
             Request::Ping(reply) => {
                 let _ = reply.send(outcome.map(|_| ()));
+            }
+            Request::Prune(_, reply) => {
+                let _ = reply.send(outcome.map(|done| match done {
+                    Done::Pruned(n) => n,
+                    Done::Stored(_) | Done::Pinged => 0,
+                }));
             }
         }
     }

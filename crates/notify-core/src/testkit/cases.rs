@@ -18,6 +18,7 @@ mod idempotence;
 mod pagination;
 mod quarantine;
 mod repositories;
+mod retention;
 mod tags;
 
 pub use content::{
@@ -65,6 +66,10 @@ pub use repositories::{
     registry_names_follow_policy_aliases_and_the_fixed_name,
     repository_search_by_prefix_and_substring_per_registry,
     repository_search_treats_wildcards_and_regex_characters_literally,
+};
+pub use retention::{
+    a_log_larger_than_a_prune_slice_is_pruned_whole_by_one_call,
+    pruning_the_log_removes_old_entries_and_leaves_the_projection,
 };
 pub use tags::{
     a_deleted_tag_comes_back_when_pushed_again,

@@ -24,6 +24,7 @@ use notify_core::query::{
 };
 use notify_core::{
     ApplyOutcome, Digest, LogEntry, MemoryStore, PageRequest, Plan, RepoRef, Storage, StorageError, Tag,
+    Timestamp,
 };
 use notify_server::config::{ApiAuth, Config, Secret, WebhookAuth};
 use tower::ServiceExt as _;
@@ -278,5 +279,10 @@ impl Storage for FlakyStore {
     async fn quarantined(&self, page: &QuarantineQuery) -> Result<Page<QuarantineRecord>, StorageError> {
         self.check()?;
         self.inner.quarantined(page).await
+    }
+
+    async fn prune_events(&self, before: Timestamp) -> Result<u64, StorageError> {
+        self.check()?;
+        self.inner.prune_events(before).await
     }
 }
