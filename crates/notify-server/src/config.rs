@@ -160,6 +160,9 @@ pub struct Config {
     pub request_timeout: Duration,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// How long the event log keeps an event (by its timestamp); `None` keeps it forever.
+    /// See [`crate::retention`].
+    pub log_retention: Option<Duration>,
     /// TLS, when enabled.
     pub tls: Option<TlsConfig>,
     /// Logging.
@@ -182,6 +185,7 @@ impl Config {
             store_url: Secret::new(store::DEFAULT_STORE_URL),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            log_retention: None,
             tls: None,
             log: LogConfig { format: LogFormat::Text, filter: DEFAULT_LOG_FILTER.to_owned() },
             webhook: WebhookConfig {
@@ -250,6 +254,7 @@ impl Config {
              store             {}\n\
              request_timeout   {}\n\
              shutdown_grace    {}\n\
+             log_retention     {}\n\
              tls               {tls}\n\
              log               {}, filter {:?}\n\
              webhook.auth      {webhook_auth}\n\
@@ -262,6 +267,7 @@ impl Config {
             store::redact_url(self.store_url.expose()),
             humantime::format_duration(self.request_timeout),
             humantime::format_duration(self.shutdown_grace),
+            self.log_retention.map_or("forever".to_owned(), |d| humantime::format_duration(d).to_string()),
             match self.log.format {
                 LogFormat::Text => "text",
                 LogFormat::Json => "json",
@@ -353,6 +359,7 @@ struct FileConfig {
     store_url_file: Option<PathBuf>,
     request_timeout: Option<DurationValue>,
     shutdown_grace: Option<DurationValue>,
+    log_retention: Option<DurationValue>,
     log_format: Option<LogFormat>,
     log_filter: Option<String>,
     tls: TlsFile,
@@ -386,6 +393,10 @@ pub struct Overrides {
     /// How long shutdown waits for in-flight requests, e.g. 30s.
     #[arg(long, env = "NOTIFY_SHUTDOWN_GRACE", global = true, value_name = "DURATION")]
     pub shutdown_grace: Option<String>,
+    /// How long the event log keeps an event, e.g. 90d; older entries are pruned and older
+    /// deliveries quarantined [default: forever].
+    #[arg(long, env = "NOTIFY_LOG_RETENTION", global = true, value_name = "DURATION")]
+    pub log_retention: Option<String>,
     /// Log format.
     #[arg(long, env = "NOTIFY_LOG_FORMAT", global = true, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -487,6 +498,7 @@ impl FileConfig {
         overlay_secret(&mut self.store_url, &mut self.store_url_file, &o.store_url, &o.store_url_file);
         overlay(&mut self.request_timeout, &o.request_timeout.clone().map(DurationValue::Text));
         overlay(&mut self.shutdown_grace, &o.shutdown_grace.clone().map(DurationValue::Text));
+        overlay(&mut self.log_retention, &o.log_retention.clone().map(DurationValue::Text));
         overlay(&mut self.log_format, &o.log_format);
         overlay(&mut self.log_filter, &o.log_filter);
         overlay(&mut self.tls.cert_file, &o.tls_cert_file);
@@ -544,6 +556,7 @@ impl FileConfig {
         }
         duration("request_timeout", self.request_timeout, &mut defaults.request_timeout, &mut problems);
         duration("shutdown_grace", self.shutdown_grace, &mut defaults.shutdown_grace, &mut problems);
+        defaults.log_retention = retention(self.log_retention, &mut problems);
         if let Some(format) = self.log_format {
             defaults.log.format = format;
         }
@@ -700,6 +713,35 @@ fn duration(key: &str, value: Option<DurationValue>, slot: &mut Duration, proble
         Ok(d) if d > Duration::from_secs(3600) => problems.push(format!("{key}: must be at most one hour")),
         Ok(d) => *slot = d,
         Err(e) => problems.push(e),
+    }
+}
+
+/// `log_retention`: at least a day, since an event delivered later than the retention is
+/// quarantined instead of counted, and a registry that could not reach the server for hours
+/// still delivers what queued meanwhile; at most a century.
+fn retention(value: Option<DurationValue>, problems: &mut Vec<String>) -> Option<Duration> {
+    const DAY: u64 = 24 * 3600;
+    let parsed = match value? {
+        DurationValue::Seconds(s) => Ok(Duration::from_secs(s)),
+        DurationValue::Text(t) => humantime::parse_duration(t.trim())
+            .map_err(|e| format!("log_retention: {t:?} is not a duration like 90d or 1y: {e}")),
+    };
+    match parsed {
+        Ok(d) if d < Duration::from_secs(DAY) => {
+            problems.push("log_retention: must be at least one day (1d)".to_owned());
+            None
+        }
+        Ok(d) if d > Duration::from_secs(36_525 * DAY) => {
+            problems.push(
+                "log_retention: must be at most a century; leave it out to keep the log forever".to_owned(),
+            );
+            None
+        }
+        Ok(d) => Some(d),
+        Err(e) => {
+            problems.push(e);
+            None
+        }
     }
 }
 
@@ -866,6 +908,26 @@ mod tests {
         assert_eq!(cfg.request_timeout, Duration::from_secs(3));
         assert_eq!(cfg.webhook.retry_after, Duration::from_secs(120));
         assert_eq!(cfg.webhook.max_body, 1 << 20);
+    }
+
+    #[test]
+    fn log_retention_is_forever_unless_given_and_at_least_a_day() {
+        assert_eq!(resolve("", &Overrides::default()).unwrap().log_retention, None);
+        let days = |text: &str| resolve(text, &Overrides::default()).map(|c| c.log_retention);
+        assert_eq!(days("log_retention = \"90d\"").unwrap(), Some(Duration::from_secs(90 * 86_400)));
+        assert_eq!(days("log_retention = 86400").unwrap(), Some(Duration::from_secs(86_400)));
+        let flag = Overrides { log_retention: Some("1y".into()), ..Overrides::default() };
+        let cfg = resolve("log_retention = \"90d\"", &flag).unwrap();
+        assert_eq!(cfg.log_retention, Some(Duration::from_secs(31_557_600)));
+        assert!(cfg.describe().contains("log_retention     1year"), "{}", cfg.describe());
+        for (text, problem) in [
+            ("log_retention = \"23h\"", "log_retention: must be at least one day (1d)"),
+            ("log_retention = \"200y\"", "log_retention: must be at most a century"),
+            ("log_retention = \"a while\"", "log_retention: \"a while\" is not a duration like 90d or 1y"),
+        ] {
+            let err = days(text).unwrap_err().to_string();
+            assert!(err.contains(problem), "{text}: {err}");
+        }
     }
 
     #[test]

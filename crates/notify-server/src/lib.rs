@@ -24,6 +24,7 @@ pub mod metrics;
 mod openapi;
 pub mod ops;
 pub mod registry_config;
+pub mod retention;
 pub mod router;
 pub mod server;
 pub mod shutdown;

@@ -13,12 +13,13 @@
 //! | `notify_store_errors_total` | `operation`, `kind` | store calls that failed: `kind` is `unavailable`, `rejected` or `internal` (a client's bad cursor is not a store error) |
 //! | `notify_webhook_rejected_total` | `reason` | webhook requests refused before their events were read: `unauthorized`, `too_large`, `content_type`, `malformed` |
 //! | `notify_store_backlog` | | events acknowledged and not yet projected (PostgreSQL with deferred projection; 0 otherwise), read from the store at each scrape |
+//! | `notify_events_pruned_total` | | log entries removed by the pruner (`log_retention`) |
 //! | `notify_api_request_duration_seconds` | `route`, `status` | time from a query's arrival to its response head, by route template (`/api/v1/tags`, `/api/v1/digests/{digest}`…) and status class (`2xx`, `4xx`, `5xx`); a streamed inventory's body continues after it |
 
 use notify_core::{Action, StorageError};
 use prometheus::{
-    Encoder as _, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder as _, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 
 /// The server's metrics.
@@ -32,6 +33,7 @@ pub struct Metrics {
     webhook_rejected: IntCounterVec,
     backlog: IntGauge,
     api_duration: HistogramVec,
+    pruned: IntCounter,
 }
 
 /// What happened to one event of a webhook post.
@@ -134,6 +136,8 @@ impl Metrics {
         registry.register(Box::new(webhook_rejected.clone()))?;
         registry.register(Box::new(backlog.clone()))?;
         registry.register(Box::new(api_duration.clone()))?;
+        let pruned = IntCounter::new("notify_events_pruned_total", "Log entries removed by the pruner.")?;
+        registry.register(Box::new(pruned.clone()))?;
         // Outcomes of the four registry actions exist from the start, so that dashboards and
         // rate() see zeros instead of missing series.
         for action in ["push", "pull", "mount", "delete"] {
@@ -150,7 +154,13 @@ impl Metrics {
             webhook_rejected,
             backlog,
             api_duration,
+            pruned,
         })
+    }
+
+    /// Counts log entries the pruner removed.
+    pub fn pruned(&self, entries: u64) {
+        self.pruned.inc_by(entries);
     }
 
     /// Counts one event.

@@ -10,7 +10,9 @@ use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use notify_core::Storage;
 
 use crate::config::Config;
-use crate::router::router;
+use crate::retention;
+use crate::router::router_with_state;
+use crate::state::AppState;
 
 /// Why the server could not run.
 #[derive(Debug, thiserror::Error)]
@@ -47,14 +49,21 @@ pub fn bind(config: &Config) -> Result<TcpListener, ServeError> {
 }
 
 /// Serves on `listener` until `shutdown` resolves, then waits up to the configured grace
-/// period for in-flight requests.
+/// period for in-flight requests. With a `log_retention`, prunes the event log meanwhile (see
+/// [`retention`]).
 pub async fn serve(
     config: &Config,
     store: Arc<dyn Storage>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let app = router(config, store).into_make_service();
+    let state = AppState::new(config, store);
+    // Dropped with `serve`'s future: a slice being pruned is its own transaction.
+    let _pruner = state.retention().map(|r| {
+        tracing::info!(retention = %humantime::format_duration(r.period()), "pruning the event log");
+        AbortOnDrop(tokio::spawn(retention::run(state.store().clone(), r, state.metrics().clone())))
+    });
+    let app = router_with_state(config, state).into_make_service();
     let handle = Handle::new();
     let grace = config.shutdown_grace;
     let on_shutdown = handle.clone();
@@ -90,4 +99,13 @@ pub async fn serve(
     }
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// A spawned task that ends with its owner.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

@@ -13,6 +13,7 @@ use crate::auth::{ApiAuthenticator, WebhookAuthenticator};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::retention::Retention;
 
 /// The handlers' shared, read-only context.
 #[derive(Clone)]
@@ -30,6 +31,8 @@ pub(crate) struct Shared {
     pub(crate) retry_after: Duration,
     /// How long the rest of a too-large body is read before the 413 (see `webhook::drain`).
     pub(crate) drain_time: Duration,
+    /// The event log's retention, when it has one.
+    pub(crate) retention: Option<Retention>,
 }
 
 impl AppState {
@@ -45,12 +48,23 @@ impl AppState {
                 max_body: config.webhook.max_body,
                 retry_after: config.webhook.retry_after,
                 drain_time: crate::webhook::drain_time(config.request_timeout),
+                retention: config.log_retention.map(Retention::new),
             }),
         }
     }
 
     pub(crate) fn shared(&self) -> &Shared {
         &self.inner
+    }
+
+    /// The store every handler uses.
+    pub fn store(&self) -> &Arc<dyn Storage> {
+        &self.inner.store
+    }
+
+    /// The event log's retention, when it has one.
+    pub fn retention(&self) -> Option<Retention> {
+        self.inner.retention
     }
 
     /// The metrics this server records.

@@ -262,6 +262,19 @@ async fn store_event(
     let lag_micros = received_at.unix_micros().saturating_sub(event.timestamp.unix_micros());
     shared.metrics.ingest_lag(lag_micros as f64 / 1e6);
 
+    if let Some(retention) = shared.retention
+        && event.timestamp < retention.oldest_accepted(received_at)
+    {
+        let record = QuarantineRecord::new(
+            Some(&event.id),
+            event.raw.clone(),
+            retention.reason(&event.id, event.timestamp),
+            Some(policy.registry_name(&event)),
+            received_at,
+        );
+        quarantine(app, label, record).await?;
+        return Ok(Stored::Quarantined);
+    }
     let plan = match translate(&event, policy) {
         Ok(plan) => plan,
         Err(e) => {

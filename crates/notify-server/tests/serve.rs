@@ -1,5 +1,5 @@
-//! The server on a real socket: TLS, graceful shutdown that finishes in-flight requests, and
-//! request timeouts. Clients are `curl` and `openssl` generates the test certificate.
+//! The server on a real socket: TLS, graceful shutdown that finishes in-flight requests,
+//! request timeouts, and the pruner of `log_retention`. Clients are `curl` and `openssl` generates the test certificate.
 
 // Test helpers unwrap like the tests do: a failure is a failed test.
 #![allow(clippy::unwrap_used)]
@@ -227,4 +227,61 @@ async fn a_request_that_takes_too_long_gets_503_with_retry_after() {
     assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(answer.error_code(), "timeout");
     assert_eq!(answer.headers[header::RETRY_AFTER], "5");
+}
+
+#[tokio::test]
+async fn with_a_retention_the_server_prunes_the_log_at_start_and_keeps_the_rest() {
+    const DAY: i64 = 86_400;
+    let store = Arc::new(MemoryStore::new());
+    // Stored before the retention was set: 10 days old, 7 days and 30 minutes old (older than
+    // the retention, but within the pruner's clock margin), 1 day old.
+    let before = notify_server::router(&config(), store.clone());
+    for (id, tag, age) in [("ten-days", "a", 10 * DAY), ("margin", "b", 7 * DAY + 1800), ("a-day", "c", DAY)]
+    {
+        let mut event = push_event(id, "team/app", tag, DIGEST_A);
+        let at = chrono::Utc::now() - chrono::TimeDelta::seconds(age);
+        event["timestamp"] = serde_json::json!(at.to_rfc3339());
+        let answer = post_events(&before, "/events", V1, envelope(&[event])).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    }
+    let ids = async || -> Vec<String> {
+        store.events(&EventQuery::default()).await.unwrap().items.into_iter().map(|e| e.id).collect()
+    };
+    assert_eq!(ids().await, ["a-day", "margin", "ten-days"]);
+
+    let mut config = config();
+    config.log_retention = Some(Duration::from_secs(7 * DAY as u64));
+    let listener = listener();
+    let port = listener.local_addr().unwrap().port();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let served_store = store.clone();
+    let server = tokio::spawn(async move {
+        notify_server::server::serve(&config, served_store, listener, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ids().await.len() == 3 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(ids().await, ["a-day", "margin"], "the log after the first prune");
+    let tags = store
+        .tags(
+            &RepoRef { registry: "registry.test".into(), repository: "team/app".parse().unwrap() },
+            &PageRequest::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(tags.items.len(), 3, "pruning the log keeps the tags its events set");
+    let (status, metrics) = curl(vec![
+        format!("http://127.0.0.1:{port}/metrics"),
+        "-H".into(),
+        format!("Authorization: Bearer {READ_TOKEN}"),
+    ])
+    .await;
+    assert_eq!(status, 200);
+    assert!(metrics.contains("notify_events_pruned_total 1"), "{metrics}");
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
 }

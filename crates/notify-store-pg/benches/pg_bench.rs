@@ -22,6 +22,8 @@
 //! `PgConfig::max_lag`, `max_delay`, `gather` and `projectors`.
 //! Each apply phase ends with a read, which waits for a deferred projection to catch up; its
 //! time is printed too.
+//! `--prune` ends the run by pruning the older half of the log (`Storage::prune_events`)
+//! and prints how fast the entries went.
 //! `--schema NAME` (with `NOTIFY_PG_URL`) loads into a schema that outlives the run; when that
 //! schema already holds events, the load is skipped and only the reads are measured again,
 //! so a change to the read side is measured on 10 M events without loading them again.
@@ -58,6 +60,7 @@ struct Args {
     projectors: Option<usize>,
     fast: bool,
     schema: Option<String>,
+    prune: bool,
 }
 
 fn args() -> Args {
@@ -73,6 +76,7 @@ fn args() -> Args {
         projectors: None,
         fast: false,
         schema: None,
+        prune: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -92,6 +96,7 @@ fn args() -> Args {
             "--gather-ms" => a.gather_ms = Some(num("--gather-ms")),
             "--projectors" => a.projectors = Some(num("--projectors")),
             "--fast" => a.fast = true,
+            "--prune" => a.prune = true,
             "--schema" => a.schema = Some(it.next().expect("--schema takes a name")),
             // `cargo bench` passes `--bench`; filters are meaningless here.
             _ => {}
@@ -802,6 +807,29 @@ async fn main() {
         async move { s.inventory(&q).await.expect("inventory").items.len() }
     })
     .await;
+    if a.prune {
+        let client = store.pool().get().await.expect("a connection");
+        let middle: chrono::DateTime<chrono::Utc> = client
+            .query_one(
+                &format!(
+                    "SELECT at FROM \"{schema}\".events ORDER BY at \
+                     OFFSET (SELECT count(*) / 2 FROM \"{schema}\".events) LIMIT 1"
+                ),
+                &[],
+            )
+            .await
+            .expect("the middle of the log")
+            .get(0);
+        drop(client);
+        let started = Instant::now();
+        let removed = store.prune_events(Timestamp::from_datetime(&middle)).await.expect("prune");
+        let took = started.elapsed();
+        println!(
+            "\nprune, the older half of the log: {removed} entries in {:.1} s = {:.0} entries/s",
+            took.as_secs_f64(),
+            removed as f64 / took.as_secs_f64()
+        );
+    }
     drop(store);
     drop(own);
 }

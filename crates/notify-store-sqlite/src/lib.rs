@@ -28,7 +28,7 @@
 //! | `tag_history` | repository, tag, stamp | every set (digest) and delete (NULL) |
 //! | `quarantine` | `key` | unmodellable events verbatim |
 //!
-//! Times are Unix microseconds, the core's [`Timestamp`](notify_core::Timestamp) exactly. A
+//! Times are Unix microseconds, the core's [`Timestamp`] exactly. A
 //! [`Stamp`](notify_core::Stamp) is an `(x_at, x_event)` column pair compared as a row value;
 //! text compares byte by byte (SQLite's `BINARY` collation), which is the order of Rust's
 //! `String` that the reference store sorts by.

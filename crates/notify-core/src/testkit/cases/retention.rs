@@ -67,7 +67,7 @@ pub async fn pruning_the_log_removes_old_entries_and_leaves_the_projection(store
 /// a multiple of it.
 const MANY: usize = 2_500;
 
-/// A log of [`MANY`] old entries and a few newer ones (delivered 32 at a time) is pruned
+/// A log of 2,500 old entries and a few newer ones (delivered 32 at a time) is pruned
 /// whole by one call, however the store slices the work, and the newer ones stay.
 pub async fn a_log_larger_than_a_prune_slice_is_pruned_whole_by_one_call(store: &dyn Storage) {
     let policy = Policy::default();
