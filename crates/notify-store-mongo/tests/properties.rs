@@ -1,5 +1,6 @@
 //! Random event sequences, delivered with duplicates, retries and reordering, leave MongoDB
-//! answering every query exactly as the reference store does after one delivery of each.
+//! answering every query exactly as the reference store does after one delivery of each,
+//! and after both prune their logs at the same instant.
 
 mod common;
 
@@ -7,6 +8,7 @@ use notify_core::testkit::snapshot::snapshot;
 use notify_core::testkit::strategy::{events_and_delivery, events_and_shuffle};
 use notify_core::{ApplyOutcome, Event, MemoryStore, Policy, Storage, translate};
 use proptest::prelude::*;
+use proptest::sample::Index;
 use proptest::test_runner::{Config, TestRunner};
 
 /// Modest: every case creates a database and reads every answer back over the wire.
@@ -65,6 +67,27 @@ fn delivery_order_does_not_change_any_answer() {
             deliver(&*store, &shuffled).await;
             let reference = MemoryStore::new();
             deliver(&reference, &events).await;
+            prop_assert_eq!(snapshot(&*store).await, snapshot(&reference).await);
+            Ok(())
+        })
+    });
+    result.unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn a_prune_after_any_delivery_answers_like_the_reference_store_after_the_same_prune() {
+    let rt = runtime();
+    let strategy = (events_and_delivery(1..24), any::<Index>());
+    let result = runner().run(&strategy, |((events, schedule), pick)| {
+        rt.block_on(async {
+            let store = common::fresh_store().await;
+            deliver(&*store, &schedule).await;
+            let reference = MemoryStore::new();
+            deliver(&reference, &events).await;
+            // An event's own timestamp: equal stamps of other events fall on both sides.
+            let cutoff = events[pick.index(events.len())].timestamp;
+            let removed = store.prune_events(cutoff).await.expect("prune");
+            prop_assert_eq!(removed, reference.prune_events(cutoff).await.expect("prune"));
             prop_assert_eq!(snapshot(&*store).await, snapshot(&reference).await);
             Ok(())
         })

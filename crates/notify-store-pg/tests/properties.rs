@@ -1,5 +1,6 @@
 //! Random event sequences, delivered with duplicates, retries and reordering, give exactly
-//! the answers the reference store gives for the same events delivered once, in order.
+//! the answers the reference store gives for the same events delivered once, in order; and
+//! so they do after both prune their logs at the same instant.
 
 mod support;
 
@@ -8,6 +9,7 @@ use notify_core::testkit::strategy::{events_and_delivery, events_and_shuffle};
 use notify_core::testkit::{block_on, snapshot};
 use notify_core::{Event, MemoryStore, Policy, Storage, Timestamp, translate};
 use proptest::prelude::*;
+use proptest::sample::Index;
 
 /// Applies each event as the server would: translated, or quarantined when it cannot be.
 async fn deliver(store: &dyn Storage, events: &[Event], policy: &Policy) {
@@ -70,6 +72,24 @@ proptest! {
             let memory = MemoryStore::new();
             deliver(&*pg, &shuffled, &policy).await;
             deliver(&memory, &events, &policy).await;
+            assert_eq!(snapshot(&*pg).await, snapshot(&memory).await);
+        });
+    }
+
+    #[test]
+    fn a_prune_after_any_delivery_leaves_the_reference_answers_after_the_same_prune(
+        ((events, delivery), pick) in (events_and_delivery(1..60), any::<Index>())
+    ) {
+        block_on(async {
+            let policy = Policy::default();
+            let pg = support::fresh_store().await;
+            let memory = MemoryStore::new();
+            deliver(&*pg, &delivery, &policy).await;
+            deliver(&memory, &events, &policy).await;
+            // An event's own timestamp: equal stamps of other events fall on both sides.
+            let cutoff = events[pick.index(events.len())].timestamp;
+            let removed = pg.prune_events(cutoff).await.expect("prune");
+            assert_eq!(removed, memory.prune_events(cutoff).await.expect("prune"), "entries pruned before {cutoff}");
             assert_eq!(snapshot(&*pg).await, snapshot(&memory).await);
         });
     }
