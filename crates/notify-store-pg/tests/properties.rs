@@ -44,6 +44,20 @@ async fn deliver_at_once(store: &dyn Storage, events: &[Event], policy: &Policy)
     deliver(store, &unmodelled, policy).await;
 }
 
+/// A fresh schema with `delivery` delivered one by one, and the reference store with
+/// `events` delivered once each, in order.
+async fn delivered(
+    events: &[Event],
+    delivery: &[Event],
+    policy: &Policy,
+) -> (support::TestStore, MemoryStore) {
+    let pg = support::fresh_store().await;
+    let memory = MemoryStore::new();
+    deliver(&*pg, delivery, policy).await;
+    deliver(&memory, events, policy).await;
+    (pg, memory)
+}
+
 /// Each case needs a schema of its own (a migration), so cases are few and sequences long.
 fn config() -> ProptestConfig {
     ProptestConfig { cases: 24, ..ProptestConfig::default() }
@@ -55,11 +69,7 @@ proptest! {
     #[test]
     fn redelivered_events_give_the_reference_answers((events, delivery) in events_and_delivery(1..60)) {
         block_on(async {
-            let policy = Policy::default();
-            let pg = support::fresh_store().await;
-            let memory = MemoryStore::new();
-            deliver(&*pg, &delivery, &policy).await;
-            deliver(&memory, &events, &policy).await;
+            let (pg, memory) = delivered(&events, &delivery, &Policy::default()).await;
             assert_eq!(snapshot(&*pg).await, snapshot(&memory).await);
         });
     }
@@ -68,10 +78,7 @@ proptest! {
     fn shuffled_events_give_the_reference_answers((events, shuffled) in events_and_shuffle(1..60)) {
         block_on(async {
             let policy = Policy { count_blob_pulls: true, count_head_requests: true, ..Policy::default() };
-            let pg = support::fresh_store().await;
-            let memory = MemoryStore::new();
-            deliver(&*pg, &shuffled, &policy).await;
-            deliver(&memory, &events, &policy).await;
+            let (pg, memory) = delivered(&events, &shuffled, &policy).await;
             assert_eq!(snapshot(&*pg).await, snapshot(&memory).await);
         });
     }
@@ -81,11 +88,7 @@ proptest! {
         ((events, delivery), pick) in (events_and_delivery(1..60), any::<Index>())
     ) {
         block_on(async {
-            let policy = Policy::default();
-            let pg = support::fresh_store().await;
-            let memory = MemoryStore::new();
-            deliver(&*pg, &delivery, &policy).await;
-            deliver(&memory, &events, &policy).await;
+            let (pg, memory) = delivered(&events, &delivery, &Policy::default()).await;
             // An event's own timestamp: equal stamps of other events fall on both sides.
             let cutoff = events[pick.index(events.len())].timestamp;
             let removed = pg.prune_events(cutoff).await.expect("prune");
