@@ -43,6 +43,8 @@ pub enum Command {
         #[arg(long, short, value_name = "FILE")]
         output: Option<std::path::PathBuf>,
     },
+    /// Prune the event log now, as `serve` does hourly with a `log_retention`, and exit.
+    Prune,
     /// Replay an export into the configured store; running it again is harmless.
     Import {
         /// Read this file instead of standard input.

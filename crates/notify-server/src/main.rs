@@ -4,9 +4,11 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
+use notify_core::Timestamp;
 use notify_server::cli::{Cli, Command};
 use notify_server::config::{ApiAuth, Config, WebhookAuth, check_registry_name};
 use notify_server::registry_config::{RegistryConfigOptions, render};
+use notify_server::retention::Retention;
 use notify_server::{logging, server, shutdown, store, transfer};
 
 #[tokio::main]
@@ -47,6 +49,16 @@ async fn main() -> ExitCode {
         Command::Export { output } => {
             logging::init(&config.log);
             export(&config, output.as_deref()).await
+        }
+        Command::Prune => {
+            let Some(period) = config.log_retention else {
+                eprintln!(
+                    "notify-server: prune: no log_retention is set (e.g. --log-retention 90d), so the log is kept forever"
+                );
+                return ExitCode::from(2);
+            };
+            logging::init(&config.log);
+            prune(&config, period).await
         }
         Command::Import { input } => {
             logging::init(&config.log);
@@ -102,6 +114,20 @@ async fn export(config: &Config, output: Option<&std::path::Path>) -> Result<(),
     if summary.without_raw > 0 {
         eprintln!("notify-server: {} log entries have no raw JSON and were left out", summary.without_raw);
     }
+    Ok(())
+}
+
+async fn prune(config: &Config, period: std::time::Duration) -> Result<(), String> {
+    let retention = Retention::new(period);
+    let before = retention.prune_before(Timestamp::from_datetime(&chrono::Utc::now()));
+    let store = store::open(config.store_url.expose()).await.map_err(|e| e.to_string())?;
+    let removed = store.prune_events(before).await.map_err(|e| format!("prune: {}", e.chain()))?;
+    eprintln!(
+        "notify-server: pruned {removed} log entries stamped before {before} (retention {}, less an hour \
+         of clock margin) from {}",
+        humantime::format_duration(period),
+        store::redact_url(config.store_url.expose())
+    );
     Ok(())
 }
 

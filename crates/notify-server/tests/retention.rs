@@ -1,5 +1,6 @@
 //! `log_retention` at the webhook: a delivery older than the retention is kept in quarantine
-//! with the reason and not counted, since its log entry, the dedup gate, may be pruned.
+//! with the reason and not counted, since its log entry, the dedup gate, may be pruned; and
+//! `notify-server prune`, the pruner run once from the command line.
 
 // Test helpers unwrap like the tests do: a failure is a failed test.
 #![allow(clippy::unwrap_used)]
@@ -11,7 +12,9 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use common::*;
-use notify_core::MemoryStore;
+use notify_core::query::EventQuery;
+use notify_core::{MemoryStore, Storage};
+use notify_store_sqlite::{SqliteConfig, SqliteStore};
 
 const DAY: i64 = 86_400;
 
@@ -70,4 +73,44 @@ async fn without_a_retention_an_old_delivery_is_counted() {
     let old = post(&app, push_aged("old", "0.9", 3650)).await;
     assert_eq!(old["applied"], 1, "{old}");
     assert_eq!(tag_names(&get_ok(&app, "/api/v1/tags?repository=team/app").await), ["0.9"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_prune_command_prunes_the_configured_store_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("notify.db");
+    {
+        let store = Arc::new(SqliteStore::open(&SqliteConfig::new(&file)).await.unwrap());
+        let app = notify_server::router(&config(), store.clone());
+        for (id, tag, days) in [("ten-days", "a", 10), ("eight-days", "b", 8), ("a-day", "c", 1)] {
+            post(&app, push_aged(id, tag, days)).await;
+        }
+    }
+    let url = format!("sqlite://{}", file.display());
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_notify-server"))
+            .args(args)
+            .args(["--store-url", &url])
+            .env_remove("NOTIFY_CONFIG")
+            .env_remove("NOTIFY_LOG_RETENTION")
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+
+    let (status, stderr) = run(&["prune"]);
+    assert_eq!(status, Some(2), "{stderr}");
+    assert!(stderr.contains("prune: no log_retention is set"), "{stderr}");
+
+    let (status, stderr) = run(&["prune", "--log-retention", "7d"]);
+    assert_eq!(status, Some(0), "{stderr}");
+    assert!(stderr.contains("pruned 2 log entries stamped before "), "{stderr}");
+    let (status, stderr) = run(&["prune", "--log-retention", "7d"]);
+    assert_eq!(status, Some(0), "{stderr}");
+    assert!(stderr.contains("pruned 0 log entries"), "{stderr}");
+
+    let store = SqliteStore::open(&SqliteConfig::new(&file)).await.unwrap();
+    let log = store.events(&EventQuery::default()).await.unwrap();
+    let ids: Vec<_> = log.items.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["a-day"]);
 }
