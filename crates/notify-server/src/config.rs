@@ -701,14 +701,18 @@ fn secret(
     Some(Secret(value))
 }
 
+/// A duration value as text or seconds; `example` shows the form in the error.
+fn parse_duration(key: &str, value: DurationValue, example: &str) -> Result<Duration, String> {
+    match value {
+        DurationValue::Seconds(s) => Ok(Duration::from_secs(s)),
+        DurationValue::Text(t) => humantime::parse_duration(t.trim())
+            .map_err(|e| format!("{key}: {t:?} is not a duration like {example}: {e}")),
+    }
+}
+
 fn duration(key: &str, value: Option<DurationValue>, slot: &mut Duration, problems: &mut Vec<String>) {
-    let parsed = match value {
-        None => return,
-        Some(DurationValue::Seconds(s)) => Ok(Duration::from_secs(s)),
-        Some(DurationValue::Text(t)) => humantime::parse_duration(t.trim())
-            .map_err(|e| format!("{key}: {t:?} is not a duration like 10s or 2m: {e}")),
-    };
-    match parsed {
+    let Some(value) = value else { return };
+    match parse_duration(key, value, "10s or 2m") {
         Ok(d) if d.is_zero() => problems.push(format!("{key}: must be longer than zero")),
         Ok(d) if d > Duration::from_secs(3600) => problems.push(format!("{key}: must be at most one hour")),
         Ok(d) => *slot = d,
@@ -721,28 +725,16 @@ fn duration(key: &str, value: Option<DurationValue>, slot: &mut Duration, proble
 /// still delivers what queued meanwhile; at most a century.
 fn retention(value: Option<DurationValue>, problems: &mut Vec<String>) -> Option<Duration> {
     const DAY: u64 = 24 * 3600;
-    let parsed = match value? {
-        DurationValue::Seconds(s) => Ok(Duration::from_secs(s)),
-        DurationValue::Text(t) => humantime::parse_duration(t.trim())
-            .map_err(|e| format!("log_retention: {t:?} is not a duration like 90d or 1y: {e}")),
-    };
-    match parsed {
-        Ok(d) if d < Duration::from_secs(DAY) => {
-            problems.push("log_retention: must be at least one day (1d)".to_owned());
-            None
-        }
+    let problem = match parse_duration("log_retention", value?, "90d or 1y") {
+        Ok(d) if d < Duration::from_secs(DAY) => "log_retention: must be at least one day (1d)".to_owned(),
         Ok(d) if d > Duration::from_secs(36_525 * DAY) => {
-            problems.push(
-                "log_retention: must be at most a century; leave it out to keep the log forever".to_owned(),
-            );
-            None
+            "log_retention: must be at most a century; leave it out to keep the log forever".to_owned()
         }
-        Ok(d) => Some(d),
-        Err(e) => {
-            problems.push(e);
-            None
-        }
-    }
+        Ok(d) => return Some(d),
+        Err(e) => e,
+    };
+    problems.push(problem);
+    None
 }
 
 fn parse_size(value: &SizeValue) -> Result<u64, String> {

@@ -4,11 +4,11 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use notify_core::Timestamp;
 use notify_server::cli::{Cli, Command};
 use notify_server::config::{ApiAuth, Config, WebhookAuth, check_registry_name};
+use notify_server::metrics::Metrics;
 use notify_server::registry_config::{RegistryConfigOptions, render};
-use notify_server::retention::Retention;
+use notify_server::retention::{self, Retention};
 use notify_server::{logging, server, shutdown, store, transfer};
 
 #[tokio::main]
@@ -118,13 +118,15 @@ async fn export(config: &Config, output: Option<&std::path::Path>) -> Result<(),
 }
 
 async fn prune(config: &Config, period: std::time::Duration) -> Result<(), String> {
-    let retention = Retention::new(period);
-    let before = retention.prune_before(Timestamp::from_datetime(&chrono::Utc::now()));
     let store = store::open(config.store_url.expose()).await.map_err(|e| e.to_string())?;
-    let removed = store.prune_events(before).await.map_err(|e| format!("prune: {}", e.chain()))?;
+    let pruned = retention::prune_once(store.as_ref(), Retention::new(period), &Metrics::new())
+        .await
+        .map_err(|e| format!("prune: {}", e.chain()))?;
     eprintln!(
-        "notify-server: pruned {removed} log entries stamped before {before} (retention {}, less an hour \
-         of clock margin) from {}",
+        "notify-server: pruned {} log entries stamped before {} (retention {}, less an hour of \
+         clock margin) from {}",
+        pruned.removed,
+        pruned.before,
         humantime::format_duration(period),
         store::redact_url(config.store_url.expose())
     );

@@ -83,22 +83,31 @@ impl Retention {
     }
 }
 
+/// What one prune did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pruned {
+    /// The entries stamped before this instant were removed.
+    pub before: Timestamp,
+    /// How many.
+    pub removed: u64,
+}
+
 /// Prunes once, as of now; counts what was removed and what failed.
 pub async fn prune_once(
     store: &dyn Storage,
     retention: Retention,
     metrics: &Metrics,
-) -> Result<u64, StorageError> {
+) -> Result<Pruned, StorageError> {
     let before = retention.prune_before(Timestamp::from_datetime(&chrono::Utc::now()));
     match store.prune_events(before).await {
         Ok(removed) => {
             metrics.pruned(removed);
             tracing::info!(removed, before = %before, "event log pruned");
-            Ok(removed)
+            Ok(Pruned { before, removed })
         }
         Err(e) => {
             metrics.store_error("prune", &e);
-            tracing::warn!(error = %e.chain(), before = %before, "cannot prune the event log; trying again later");
+            tracing::warn!(error = %e.chain(), before = %before, "cannot prune the event log");
             Err(e)
         }
     }
