@@ -15,7 +15,8 @@
 //! Options: `--events N` (100000), `--serial N` (10000), `--writers N` (32), `--repositories N`
 //! (5000), `--iterations N` per read query (500), `--commits N` (1000), `--synchronous MODE`
 //! (full), `--seed N`, `--dir PATH`, `--keep` (leave the files for inspection),
-//! `--group-wait-us N` (the store's default otherwise).
+//! `--group-wait-us N` (the store's default otherwise), `--prune` (after the reads, prune the
+//! older half of the log and print how fast its entries went).
 
 mod workload;
 
@@ -44,6 +45,7 @@ struct Args {
     dir: PathBuf,
     keep: bool,
     group_wait_us: Option<u64>,
+    prune: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -59,6 +61,7 @@ fn parse_args() -> Result<Args, String> {
         dir: std::env::temp_dir(),
         keep: false,
         group_wait_us: None,
+        prune: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -75,12 +78,13 @@ fn parse_args() -> Result<Args, String> {
             "--synchronous" => args.synchronous = value()?.parse().map_err(|e| format!("{e}"))?,
             "--dir" => args.dir = PathBuf::from(value()?),
             "--keep" => args.keep = true,
+            "--prune" => args.prune = true,
             "--group-wait-us" => args.group_wait_us = Some(number(value()?)? as u64),
             "-h" | "--help" => {
                 return Err(
                     "usage: sqlite-bench [--events N] [--serial N] [--writers N] [--repositories N] \
                             [--iterations N] [--commits N] [--synchronous off|normal|full|extra] [--seed N] \
-                            [--dir PATH] [--keep] [--group-wait-us N]"
+                            [--dir PATH] [--keep] [--group-wait-us N] [--prune]"
                         .to_owned(),
                 );
             }
@@ -524,6 +528,25 @@ async fn run(args: Args) -> Result<(), String> {
 
     let s = samples(&work, workload.repository_names());
     reads(&store, &s, args.iterations, args.seed).await?;
+    if args.prune {
+        let mut stamps: Vec<_> = work
+            .iter()
+            .filter_map(|w| match w {
+                Work::Apply(plan) => Some(plan.entry.timestamp),
+                Work::Quarantine(_) => None,
+            })
+            .collect();
+        stamps.sort();
+        let middle = stamps.get(stamps.len() / 2).copied().ok_or("no events to prune")?;
+        let start = Instant::now();
+        let removed = store.prune_events(middle).await.map_err(|e| format!("prune failed: {e}"))?;
+        let took = start.elapsed();
+        println!(
+            "prune, the older half of the log: {removed} entries in {:.2} s = {} entries/s",
+            took.as_secs_f64(),
+            rate(removed as usize, took)
+        );
+    }
 
     let path = store.path().to_owned();
     drop(store);
