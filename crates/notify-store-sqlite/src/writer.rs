@@ -43,9 +43,10 @@ enum Request {
     Prune(Timestamp, Reply<u64>),
 }
 
-/// Log entries one prune request removes at most: a slice commits in milliseconds, so the
-/// deliveries queued behind it hardly wait, where a whole log at once could hold them for
-/// minutes.
+/// Log entries one prune request removes at most: a slice took 60–125 ms on logs of 100,000
+/// to 400,000 events (`sqlite-bench --prune`), which is as long as the deliveries queued
+/// behind it wait, where a whole log at once could hold them for minutes. Slices of 5,000
+/// pruned 29 % faster and held them five times as long.
 const PRUNE_SLICE: u64 = 1_000;
 
 /// The handle of the writer thread. Dropping it lets the thread finish the queued requests,
