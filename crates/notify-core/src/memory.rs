@@ -584,14 +584,21 @@ impl Storage for MemoryStore {
             .filter(|(registry, _)| query.registry.as_ref().is_none_or(|r| r == registry))
             .flat_map(|k| {
                 let state = &*state;
-                state.live_tags_of(k).map(move |(tag, _, digest, _, _)| InventoryItem {
-                    registry: k.0.clone(),
-                    repository: k.1.clone(),
-                    tag: tag.clone(),
-                    media_type: state.content.get(&digest).and_then(|c| c.media_type.clone()),
-                    digest,
+                state.live_tags_of(k).map(move |(tag, tag_state, digest, stamp, _)| {
+                    let link_pulled =
+                        state.links.get(&(k.clone(), digest.clone())).and_then(|l| l.last_pulled);
+                    InventoryItem {
+                        registry: k.0.clone(),
+                        repository: k.1.clone(),
+                        tag: tag.clone(),
+                        media_type: state.content.get(&digest).and_then(|c| c.media_type.clone()),
+                        digest,
+                        pushed_at: stamp.at,
+                        last_pulled: tag_state.last_pulled.max(link_pulled),
+                    }
                 })
-            });
+            })
+            .filter(|item| query.unused_since.is_none_or(|instant| item.unused_since(instant)));
         paginate(
             items,
             &query.page,

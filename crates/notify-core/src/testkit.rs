@@ -119,6 +119,7 @@ macro_rules! conformance_suite {
             a_link_observed_after_its_delete_is_live_again
             the_repositories_and_referrers_of_a_digest_page_past_the_first_page
             inventory_items_show_the_current_media_type_of_their_digest
+            unused_since_lists_tags_neither_set_nor_pulled_since
             pruning_the_log_removes_old_entries_and_leaves_the_projection
             a_log_larger_than_a_prune_slice_is_pruned_whole_by_one_call
         );

@@ -356,6 +356,53 @@ async fn the_inventory_is_json_pages_or_one_ndjson_stream() {
 }
 
 #[tokio::test]
+async fn the_inventory_answers_which_images_are_unused_since_an_instant() {
+    let app = loaded().await;
+    let names = |items: &[serde_json::Value]| -> Vec<String> {
+        items
+            .iter()
+            .map(|i| format!("{}:{}", i["repository"].as_str().unwrap(), i["tag"].as_str().unwrap()))
+            .collect()
+    };
+    // team/app:1.0 was pushed at 20:55:56 and last pulled at 20:55:57; library/multi:2.0 was
+    // pulled at 20:56:05; library/alpine-test:latest was moved at 20:56:05 and never pulled.
+    let all = get_ok(&app, "/api/v1/inventory").await;
+    let app_item = items(&all).iter().find(|i| i["repository"] == "team/app").unwrap();
+    assert_eq!(app_item["pushed_at"], "2026-11-22T20:55:56.284463Z", "{app_item}");
+    assert_eq!(app_item["last_pulled"], "2026-11-22T20:55:57.807853Z", "{app_item}");
+    let alpine = items(&all).iter().find(|i| i["repository"] == "library/alpine-test").unwrap();
+    assert_eq!(alpine["last_pulled"], serde_json::Value::Null, "{alpine}");
+
+    for (since, expected) in [
+        ("2026-11-22T20:55:57.807853Z", vec![]),
+        ("2026-11-22T20:56:00Z", vec!["team/app:1.0"]),
+        ("2026-11-22T21:56:00%2B01:00", vec!["team/app:1.0"]),
+        ("2026-11-22T20:57:00Z", vec!["library/alpine-test:latest", "library/multi:2.0", "team/app:1.0"]),
+    ] {
+        let path = format!("/api/v1/inventory?unused_since={since}&limit=1");
+        assert_eq!(names(&all_pages(&app, &path).await), expected, "{path}");
+        let auth = format!("Bearer {READ_TOKEN}");
+        let path = format!("/api/v1/inventory.ndjson?unused_since={since}");
+        let answer = get_with(&app, &path, &[("authorization", auth.as_str())]).await;
+        assert_eq!(answer.status, StatusCode::OK, "{path}");
+        let lines: Vec<serde_json::Value> =
+            answer.text().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(names(&lines), expected, "{path}");
+    }
+    for bad in ["unused_since=yesterday", "unused_since=", "unused_since=2026-11-22"] {
+        expect_error(&app, &format!("/api/v1/inventory?{bad}"), StatusCode::BAD_REQUEST, "invalid_parameter")
+            .await;
+        expect_error(
+            &app,
+            &format!("/api/v1/inventory.ndjson?{bad}"),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
 async fn the_inventory_stream_reports_an_unavailable_store_before_it_starts() {
     let (app, store) = flaky_app();
     store.set_down(true);

@@ -338,6 +338,33 @@ fn a_real_registry_and_the_server_agree() {
         assert_eq!(stats["push_count"], pushes as u64, "{repo}");
         assert_eq!(stats["pull_count"], pulls as u64, "{repo}");
     }
+    // --- when each image was last used, and which are unused -------------------------------
+    let at = |v: &Value| v.as_str().map(|t| t.parse::<notify_core::Timestamp>().unwrap());
+    let inventory = get_json(&format!("{server}/api/v1/inventory"));
+    let inventory = inventory["items"].as_array().unwrap();
+    assert_eq!(inventory.len(), 3, "{inventory:?}");
+    for item in inventory {
+        let used = |e: &Value| {
+            e["action"] == "pull"
+                && e["counted"] == true
+                && e["repository"] == item["repository"]
+                && (e["tag"] == item["tag"] || e["digest"] == item["digest"])
+        };
+        let expected = log.iter().filter(|e| used(e)).filter_map(|e| at(&e["timestamp"])).max();
+        assert_eq!(at(&item["last_pulled"]), expected, "last pull of {item}");
+    }
+    let app = inventory.iter().find(|i| i["repository"] == "team/app").unwrap();
+    let app_pulled = at(&app["last_pulled"]).expect("team/app:1.0 was pulled by skopeo");
+    let unused = get_json(&format!("{server}/api/v1/inventory?unused_since={app_pulled}"));
+    let expected: Vec<&Value> = inventory
+        .iter()
+        .filter(|i| {
+            at(&i["pushed_at"]).unwrap() < app_pulled && at(&i["last_pulled"]).is_none_or(|t| t < app_pulled)
+        })
+        .collect();
+    assert!(!expected.contains(&app), "pulled at the instant itself: used");
+    assert_eq!(unused["items"].as_array().unwrap().iter().collect::<Vec<_>>(), expected);
+
     let deleted = get_json(&format!("{server}/api/v1/tags/history?repository=library/alpine-test&tag=1.0"));
     assert_eq!(deleted["items"][0]["digest"], Value::Null, "1.0 went with its manifest");
 

@@ -203,7 +203,7 @@ async fn main() {
     });
     measure!("repository statistics", |i| async move { s.repository_stats(&repo(i * 7919)).await });
     measure!("inventory (first page of 100)", |_i| async {
-        s.inventory(&InventoryQuery { registry: None, page: page.clone() }).await
+        s.inventory(&InventoryQuery { registry: None, unused_since: None, page: page.clone() }).await
     });
     measure!("quarantine (first page of 100)", |_i| async { s.quarantined(page).await });
 

@@ -758,6 +758,13 @@ fn one_of(mut branches: Vec<Bson>) -> Document {
 
 /// The links of `(registry, repository, digest)` triples that hold a delete register.
 pub fn deleted_links(links: &[(String, String, String)]) -> Document {
+    let mut f = links_in(links);
+    f.insert("del", doc! { "$exists": true });
+    f
+}
+
+/// The links of `links`, given as (registry, repository, digest).
+pub fn links_in(links: &[(String, String, String)]) -> Document {
     let mut by_repo: std::collections::BTreeMap<(&str, &str), Vec<&str>> = Default::default();
     for (registry, repository, digest) in links {
         by_repo.entry((registry, repository)).or_default().push(digest);
@@ -770,14 +777,17 @@ pub fn deleted_links(links: &[(String, String, String)]) -> Document {
             )
         })
         .collect();
-    let mut f = one_of(branches);
-    f.insert("del", doc! { "$exists": true });
-    f
+    one_of(branches)
 }
 
 /// What liveness needs of a link.
 pub fn link_register_projection() -> Document {
     doc! { "_id": 0, "registry": 1, "repository": 1, "digest": 1, "seen": 1, "del": 1 }
+}
+
+/// What the inventory needs of a link: when its digest was last pulled.
+pub fn link_pull_projection() -> Document {
+    doc! { "_id": 0, "registry": 1, "repository": 1, "digest": 1, "last_pulled": 1 }
 }
 
 /// What liveness needs of a repository.
@@ -820,11 +830,22 @@ pub fn tags_pointing_at(repos: &[(String, String)], digest: &Digest) -> Document
 }
 
 /// Every tag that may be live, of one registry or all, strictly after the cursor
-/// `(registry, repository, tag)`.
-pub fn inventory_filter(registry: Option<&str>, after: Option<(&str, &str, &str)>) -> Document {
+/// `(registry, repository, tag)`; with `unused_since`, only tags set before it and not pulled
+/// by name at or after it (their digest's pulls are the link's, checked apart).
+pub fn inventory_filter(
+    registry: Option<&str>,
+    after: Option<(&str, &str, &str)>,
+    unused_since: Option<Timestamp>,
+) -> Document {
     let mut f = Document::new();
     if let Some(r) = registry {
         f.insert("registry", r);
+    }
+    if let Some(instant) = unused_since {
+        let t = instant.unix_micros();
+        f.insert("head.t", doc! { "$lt": t });
+        // `$not` also matches a tag never pulled, which has no `last_pulled`.
+        f.insert("last_pulled", doc! { "$not": { "$gte": t } });
     }
     if let Some((r, n, t)) = after {
         f.insert(

@@ -17,7 +17,7 @@ use notify_core::query::{
     QuarantineQuery, QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary,
     TagHistoryEntry, TagSummary,
 };
-use notify_core::{ContentKind, Digest, LogEntry, PageRequest, RepoRef, StorageError, Tag};
+use notify_core::{ContentKind, Digest, LogEntry, PageRequest, RepoRef, StorageError, Tag, Timestamp};
 
 use crate::MongoStore;
 use crate::builders::{self, Coll};
@@ -147,27 +147,37 @@ impl MongoStore {
 
     /// The delete registers of links.
     async fn link_deletes(&self, links: &[LinkKey]) -> Result<BTreeMap<LinkKey, Deleted>> {
+        let (filter, projection) = (builders::deleted_links(links), builders::link_register_projection());
+        self.link_values(links, filter, projection, |d| decode::deleted(d, "del")).await
+    }
+
+    /// When each of `links` was last pulled, for those ever pulled.
+    async fn link_pulls(&self, links: &[LinkKey]) -> Result<BTreeMap<LinkKey, Timestamp>> {
+        let (filter, projection) = (builders::links_in(links), builders::link_pull_projection());
+        self.link_values(links, filter, projection, |d| decode::time(d, "last_pulled")).await
+    }
+
+    /// One value of each link `filter` finds among `links`, where it has one.
+    async fn link_values<T>(
+        &self,
+        links: &[LinkKey],
+        filter: Document,
+        projection: Document,
+        value: impl Fn(&Document) -> Result<Option<T>>,
+    ) -> Result<BTreeMap<LinkKey, T>> {
         if links.is_empty() {
             return Ok(BTreeMap::new());
         }
-        let docs = self
-            .find_docs(
-                Coll::Links,
-                builders::deleted_links(links),
-                None,
-                Some(builders::link_register_projection()),
-                None,
-            )
-            .await?;
+        let docs = self.find_docs(Coll::Links, filter, None, Some(projection), None).await?;
         let mut out = BTreeMap::new();
         for d in docs {
-            if let Some(del) = decode::deleted(&d, "del")? {
+            if let Some(v) = value(&d)? {
                 let key = (
                     decode::required(&d, "registry")?,
                     decode::required(&d, "repository")?,
                     decode::required(&d, "digest")?,
                 );
-                out.insert(key, del);
+                out.insert(key, v);
             }
         }
         Ok(out)
@@ -246,6 +256,9 @@ impl MongoStore {
 
     /// Reads live tags in list order after `after` until `want` are found or none are left.
     /// `next_filter` builds the candidates' filter after a sort key; `key` gives a candidate's.
+    /// With `unused_since`, tags whose digest was pulled in their repository at or after it
+    /// are left out too (the filter can only see the tag's own pulls).
+    #[allow(clippy::too_many_arguments)]
     async fn live_tags_from<K: Clone>(
         &self,
         want: usize,
@@ -254,6 +267,7 @@ impl MongoStore {
         order: Document,
         key: impl Fn(&TagDoc) -> K,
         repo_deletes: Option<&BTreeMap<RepoKey, Deleted>>,
+        unused_since: Option<Timestamp>,
     ) -> Result<Vec<TagDoc>> {
         let mut live = Vec::new();
         let mut batch = want;
@@ -270,7 +284,13 @@ impl MongoStore {
             if let Some(last) = candidates.last() {
                 after = Some(key(last));
             }
-            live.extend(self.keep_live(candidates, repo_deletes).await?);
+            let mut kept = self.keep_live(candidates, repo_deletes).await?;
+            if let Some(instant) = unused_since {
+                let links: BTreeSet<LinkKey> = kept.iter().map(TagDoc::link_key).collect();
+                let pulls = self.link_pulls(&links.into_iter().collect::<Vec<_>>()).await?;
+                kept.retain(|t| pulls.get(&t.link_key()).is_none_or(|pulled| *pulled < instant));
+            }
+            live.extend(kept);
             if live.len() >= want || fetched < batch {
                 live.truncate(want);
                 return Ok(live);
@@ -338,6 +358,7 @@ impl MongoStore {
                 builders::tag_order(),
                 |t| t.tag.clone(),
                 Some(&deletes),
+                None,
             )
             .await?;
         let kinds = self.kinds(&live.iter().map(|t| t.digest.to_string()).collect()).await?;
@@ -599,21 +620,28 @@ impl MongoStore {
                     builders::inventory_filter(
                         registry,
                         after.map(|(r, n, t)| (r.as_str(), n.as_str(), t.as_str())),
+                        query.unused_since,
                     )
                 },
                 builders::inventory_order(),
                 |t| (t.repo.0.clone(), t.repo.1.clone(), t.tag.clone()),
                 None,
+                query.unused_since,
             )
             .await?;
         let kinds = self.kinds(&live.iter().map(|t| t.digest.to_string()).collect()).await?;
+        let links: BTreeSet<LinkKey> = live.iter().map(TagDoc::link_key).collect();
+        let pulls = self.link_pulls(&links.into_iter().collect::<Vec<_>>()).await?;
         let mut items = Vec::with_capacity(live.len());
         for t in live {
+            let link_pulled = pulls.get(&t.link_key()).copied();
             items.push(InventoryItem {
                 registry: t.repo.0.clone(),
                 repository: decode::parsed(&t.doc, "repository")?,
                 tag: decode::parsed(&t.doc, "tag")?,
                 media_type: kinds.get(t.digest.as_str()).and_then(|(_, m)| m.clone()),
+                pushed_at: t.head.stamp.at,
+                last_pulled: decode::time(&t.doc, "last_pulled")?.max(link_pulled),
                 digest: t.digest,
             });
         }

@@ -47,6 +47,8 @@ const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 const BLOB: &str = "application/octet-stream";
+/// The traffic's first timestamp (2026-01-01), in Unix microseconds.
+const START_MICROS: i64 = 1_767_225_600_000_000;
 
 struct Args {
     events: usize,
@@ -159,7 +161,7 @@ impl Generator {
                 tags: Vec::new(),
             })
             .collect();
-        Generator { rng: Rng(0x9e37_79b9_7f4a_7c15), repos, next_id: 0, clock: 1_767_225_600_000_000 }
+        Generator { rng: Rng(0x9e37_79b9_7f4a_7c15), repos, next_id: 0, clock: START_MICROS }
     }
 
     /// A repository, skewed towards the first ones (a few hot repositories, a long tail).
@@ -803,7 +805,23 @@ async fn main() {
             let n = &names[(i * 101) % names.len()];
             notify_core::Cursor::from_key(&[REGISTRY.to_owned(), n.clone(), String::new()])
         });
-        let q = InventoryQuery { registry: None, page: PageRequest { after, limit: 1000 } };
+        let q =
+            InventoryQuery { registry: None, unused_since: None, page: PageRequest { after, limit: 1000 } };
+        async move { s.inventory(&q).await.expect("inventory").items.len() }
+    })
+    .await;
+    // The traffic's clock advances 10 ms an event on average: this is about its middle.
+    let middle = Timestamp::from_unix_micros(START_MICROS + a.events as i64 * 5_000);
+    measure("unused since the middle, page of 1000", samples.min(50), |i| {
+        let after = (i > 0).then(|| {
+            let n = &names[(i * 101) % names.len()];
+            notify_core::Cursor::from_key(&[REGISTRY.to_owned(), n.clone(), String::new()])
+        });
+        let q = InventoryQuery {
+            registry: None,
+            unused_since: Some(middle),
+            page: PageRequest { after, limit: 1000 },
+        };
         async move { s.inventory(&q).await.expect("inventory").items.len() }
     })
     .await;

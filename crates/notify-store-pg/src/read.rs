@@ -627,15 +627,29 @@ impl PgStore {
                     String::new()
                 }
             };
+            let unused = match q.unused_since {
+                Some(instant) => {
+                    let p = f.param(bound(instant.unix_micros()));
+                    format!(
+                        "AND lt.set_at < {p} AND (lt.last_pulled IS NULL OR lt.last_pulled < {p}) \
+                         AND (lk.last_pulled IS NULL OR lk.last_pulled < {p})"
+                    )
+                }
+                None => String::new(),
+            };
             let batch = f.param(want as i64);
             let repo_batch = f.param(repositories as i64);
             let sql = format!(
                 "WITH b AS (SELECT id, registry, name FROM {s}.repositories {} \
                             ORDER BY registry, name LIMIT {repo_batch}) \
-                 SELECT b.registry, b.name, t.tag, t.digest, t.media_type \
-                 FROM b LEFT JOIN LATERAL (SELECT lt.tag, lt.digest, lt.media_type \
+                 SELECT b.registry, b.name, t.tag, t.digest, t.media_type, t.set_at, t.last_pulled, \
+                        t.link_pulled \
+                 FROM b LEFT JOIN LATERAL (SELECT lt.tag, lt.digest, lt.media_type, lt.set_at, \
+                                                  lt.last_pulled, lk.last_pulled AS link_pulled \
                                            FROM {s}.live_tags lt \
-                                           WHERE lt.repo_id = b.id {after_tag} \
+                                           LEFT JOIN {s}.links lk \
+                                             ON lk.repo_id = lt.repo_id AND lk.digest = lt.digest \
+                                           WHERE lt.repo_id = b.id {after_tag} {unused} \
                                            ORDER BY lt.tag LIMIT {batch}) t ON true \
                  ORDER BY b.registry, b.name, t.tag NULLS FIRST",
                 f.where_clause()
@@ -655,6 +669,8 @@ impl PgStore {
                     tag: parse("tag", tag)?,
                     digest: parse("digest", row.get(3))?,
                     media_type: row.get(4),
+                    pushed_at: time(row.get(5)),
+                    last_pulled: opt_time(row.get(6)).max(opt_time(row.get(7))),
                 });
             }
             first = false;

@@ -579,12 +579,19 @@ pub(crate) fn inventory(conn: &Connection, q: &InventoryQuery) -> Result<Page<In
         f.cond(format!("(r.registry, r.name, t.tag) > ({a}, {b}, {t})"));
         seek_name(&mut f, q.registry.as_ref(), &key);
     }
+    if let Some(instant) = q.unused_since {
+        let p = f.param(instant.unix_micros());
+        f.cond(format!(
+            "t.set_at < {p} AND (t.last_pulled IS NULL OR t.last_pulled < {p}) \
+             AND (l.last_pulled IS NULL OR l.last_pulled < {p})"
+        ));
+    }
     let lim = f.param(limit(&q.page));
     // CROSS JOIN keeps repositories as the outer loop, read in key order, and each one's
     // tags by key: the rows come in list order, and a page stops after `limit` of them
     // instead of sorting every live tag.
     let sql_text = format!(
-        "SELECT r.registry, r.name, t.tag, t.digest, c.media_type \
+        "SELECT r.registry, r.name, t.tag, t.digest, c.media_type, t.set_at, t.last_pulled, l.last_pulled \
          FROM repositories r CROSS JOIN tags t ON t.repo_id = r.id \
          LEFT JOIN links l ON l.repo_id = t.repo_id AND l.digest = t.digest \
          LEFT JOIN content c ON c.digest = t.digest \
@@ -598,6 +605,8 @@ pub(crate) fn inventory(conn: &Connection, q: &InventoryQuery) -> Result<Page<In
             tag: parse("tag", get(row, 2)?)?,
             digest: parse("digest", get(row, 3)?)?,
             media_type: get(row, 4)?,
+            pushed_at: time(get(row, 5)?),
+            last_pulled: opt_time(get(row, 6)?).max(opt_time(get(row, 7)?)),
         })
     })?;
     Ok(Page::from_overfetch(items, q.page.effective_limit(), |i| {

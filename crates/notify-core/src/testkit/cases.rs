@@ -20,6 +20,7 @@ mod quarantine;
 mod repositories;
 mod retention;
 mod tags;
+mod unused;
 
 pub use content::{
     a_digest_seen_only_in_a_delete_is_unknown_and_tombstoned, a_link_observed_after_its_delete_is_live_again,
@@ -77,6 +78,7 @@ pub use tags::{
     a_repository_delete_hides_what_was_seen_before_it_but_not_after,
     tag_moves_are_listed_newest_first_with_the_previous_digest,
 };
+pub use unused::unused_since_lists_tags_neither_set_nor_pulled_since;
 
 use std::fmt::Debug;
 
@@ -172,7 +174,9 @@ async fn repository_names(store: &dyn Storage, query: RepositoryQuery) -> Vec<St
 /// The inventory, of one registry or all.
 async fn inventory_of(store: &dyn Storage, registry: Option<&str>) -> Vec<InventoryItem> {
     read_list(&format!("inventory of {registry:?}"), 2, async |p| {
-        store.inventory(&InventoryQuery { registry: registry.map(str::to_owned), page: p }).await
+        store
+            .inventory(&InventoryQuery { registry: registry.map(str::to_owned), unused_since: None, page: p })
+            .await
     })
     .await
     .items

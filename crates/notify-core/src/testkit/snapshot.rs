@@ -140,6 +140,9 @@ pub struct StoreSnapshot {
     pub inventory: Listing<InventoryItem>,
     /// `inventory` of each registry.
     pub inventory_by_registry: BTreeMap<String, Listing<InventoryItem>>,
+    /// `inventory` unused since instants on and just after the times the inventory shows
+    /// (when tags were set and last pulled), keyed by the instant.
+    pub unused_inventory: BTreeMap<Timestamp, Listing<InventoryItem>>,
     /// `quarantined`, paged.
     pub quarantine: Listing<QuarantineRecord>,
 }
@@ -256,7 +259,9 @@ pub async fn snapshot(store: &dyn Storage) -> StoreSnapshot {
         .await;
         repositories_by_registry.insert(registry.clone(), by_registry);
         let inventory = read_list(&format!("inventory of {registry}"), page, async |p| {
-            store.inventory(&InventoryQuery { registry: Some(registry.clone()), page: p }).await
+            store
+                .inventory(&InventoryQuery { registry: Some(registry.clone()), unused_since: None, page: p })
+                .await
         })
         .await;
         inventory_by_registry.insert(registry.clone(), inventory);
@@ -343,9 +348,10 @@ pub async fn snapshot(store: &dyn Storage) -> StoreSnapshot {
     let filtered_events = filtered_events(store, &log, &mut raws).await;
 
     let inventory = read_list("inventory", page, async |p| {
-        store.inventory(&InventoryQuery { registry: None, page: p }).await
+        store.inventory(&InventoryQuery { registry: None, unused_since: None, page: p }).await
     })
     .await;
+    let unused_inventory = unused_inventory(store, &inventory.items, page).await;
     let quarantine = read_list("quarantine", page, async |p| store.quarantined(&p).await).await;
 
     StoreSnapshot {
@@ -359,8 +365,35 @@ pub async fn snapshot(store: &dyn Storage) -> StoreSnapshot {
         filtered_events,
         inventory,
         inventory_by_registry,
+        unused_inventory,
         quarantine,
     }
+}
+
+/// The inventory unused since a few instants: on and one microsecond after times the
+/// inventory shows, where a comparison off by one would tell.
+async fn unused_inventory(
+    store: &dyn Storage,
+    inventory: &[InventoryItem],
+    page: u32,
+) -> BTreeMap<Timestamp, Listing<InventoryItem>> {
+    let times: BTreeSet<Timestamp> =
+        inventory.iter().flat_map(|i| std::iter::once(i.pushed_at).chain(i.last_pulled)).collect();
+    // Spread over the range rather than the first few, and never more than FILTER_VALUES.
+    let step = times.len().div_ceil(FILTER_VALUES).max(1);
+    let mut out = BTreeMap::new();
+    for t in times.into_iter().step_by(step) {
+        for instant in [t, Timestamp::from_unix_micros(t.unix_micros().saturating_add(1))] {
+            let unused = read_list(&format!("inventory unused since {instant}"), page, async |p| {
+                store
+                    .inventory(&InventoryQuery { registry: None, unused_since: Some(instant), page: p })
+                    .await
+            })
+            .await;
+            out.insert(instant, unused);
+        }
+    }
+    out
 }
 
 /// The event log under each single filter, for a few values of each taken from the log.

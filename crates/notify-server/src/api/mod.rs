@@ -410,6 +410,7 @@ fn inventory_query(
 ) -> Result<InventoryQuery, ApiError> {
     Ok(InventoryQuery {
         registry: p.registry.as_deref().map(|r| params::registry(&app.shared().policy, r)).transpose()?,
+        unused_since: p.unused_since.as_deref().map(|s| params::timestamp("unused_since", s)).transpose()?,
         page: params::page(p.limit, p.cursor, default_limit)?,
     })
 }

@@ -453,6 +453,12 @@ pub struct InventoryItem {
     pub digest: notify_core::Digest,
     /// Media type of that content, as known.
     pub media_type: Option<String>,
+    /// When the tag was set to `digest`.
+    #[schema(value_type = String, format = DateTime)]
+    pub pushed_at: notify_core::Timestamp,
+    /// The newest counted pull of the tag, or of its digest in this repository.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_pulled: Option<notify_core::Timestamp>,
 }
 
 impl From<core::InventoryItem> for InventoryItem {
@@ -463,6 +469,8 @@ impl From<core::InventoryItem> for InventoryItem {
             tag: i.tag,
             digest: i.digest,
             media_type: i.media_type,
+            pushed_at: i.pushed_at,
+            last_pulled: i.last_pulled,
         }
     }
 }

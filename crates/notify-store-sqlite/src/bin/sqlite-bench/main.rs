@@ -362,7 +362,10 @@ async fn reads(store: &SqliteStore, s: &Samples, n: usize, seed: u64) -> Result<
     })
     .await?;
     measure("inventory, first page of 1000", n, &mut rng, |_| async {
-        store.inventory(&InventoryQuery { registry: None, page: page(1000) }).await.map(|p| p.items.len())
+        store
+            .inventory(&InventoryQuery { registry: None, unused_since: None, page: page(1000) })
+            .await
+            .map(|p| p.items.len())
     })
     .await?;
     measure("inventory, 1000 after a random repository", n, &mut rng, |rng| {
@@ -370,7 +373,11 @@ async fn reads(store: &SqliteStore, s: &Samples, n: usize, seed: u64) -> Result<
         async move {
             let after = Some(Cursor::from_key(&[r.registry, r.repository.to_string(), String::new()]));
             store
-                .inventory(&InventoryQuery { registry: None, page: PageRequest { after, limit: 1000 } })
+                .inventory(&InventoryQuery {
+                    registry: None,
+                    unused_since: None,
+                    page: PageRequest { after, limit: 1000 },
+                })
                 .await
                 .map(|p| p.items.len())
         }
