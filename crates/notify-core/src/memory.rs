@@ -12,7 +12,7 @@ use crate::command::{Content, ContentReference, Count, Plan, RepoRef, Stamp};
 use crate::query::{
     DIGEST_PAGE_SIZE, DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, Page,
     QuarantineQuery, QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary,
-    TagHistoryEntry, TagSummary, Tombstone,
+    TagHistoryEntry, TagSummary, Tombstone, UnusedItem, UnusedQuery,
 };
 use crate::{
     ApplyOutcome, Command, ContentKind, Digest, LogEntry, PageRequest, ReferenceKind, RepositoryName,
@@ -264,6 +264,26 @@ impl State {
         )
     }
 
+    /// Every live tag of one registry or all, in inventory order, with its use.
+    fn live_items<'a>(&'a self, registry: Option<&'a str>) -> impl Iterator<Item = UnusedItem> + 'a {
+        self.repos.keys().filter(move |(r, _)| registry.is_none_or(|want| want == r)).flat_map(move |k| {
+            self.live_tags_of(k).map(move |(tag, tag_state, digest, stamp, _)| {
+                let link_pulled = self.links.get(&(k.clone(), digest.clone())).and_then(|l| l.last_pulled);
+                UnusedItem {
+                    item: InventoryItem {
+                        registry: k.0.clone(),
+                        repository: k.1.clone(),
+                        tag: tag.clone(),
+                        media_type: self.content.get(&digest).and_then(|c| c.media_type.clone()),
+                        digest,
+                    },
+                    pushed_at: stamp.at,
+                    last_pulled: tag_state.last_pulled.max(link_pulled),
+                }
+            })
+        })
+    }
+
     fn repo_deleted(&self, r: &RepoState) -> Option<Tombstone> {
         r.deleted
             .as_ref()
@@ -365,6 +385,15 @@ fn paginate<T>(
 }
 
 /// Ascending string keys: is `have` strictly after `cursor`?
+/// The inventory's sort key: registry, repository, tag.
+fn inventory_key(i: &InventoryItem) -> Vec<String> {
+    vec![i.registry.clone(), i.repository.to_string(), i.tag.to_string()]
+}
+
+fn inventory_after(i: &InventoryItem, cursor: &[String]) -> bool {
+    after_asc(&[&i.registry, i.repository.as_str(), i.tag.as_str()], cursor)
+}
+
 fn after_asc(have: &[&str], cursor: &[String]) -> bool {
     have.iter().copied().cmp(cursor.iter().map(String::as_str)) == std::cmp::Ordering::Greater
 }
@@ -578,34 +607,14 @@ impl Storage for MemoryStore {
 
     async fn inventory(&self, query: &InventoryQuery) -> Result<Page<InventoryItem>, StorageError> {
         let state = self.lock();
-        let items = state
-            .repos
-            .keys()
-            .filter(|(registry, _)| query.registry.as_ref().is_none_or(|r| r == registry))
-            .flat_map(|k| {
-                let state = &*state;
-                state.live_tags_of(k).map(move |(tag, tag_state, digest, stamp, _)| {
-                    let link_pulled =
-                        state.links.get(&(k.clone(), digest.clone())).and_then(|l| l.last_pulled);
-                    InventoryItem {
-                        registry: k.0.clone(),
-                        repository: k.1.clone(),
-                        tag: tag.clone(),
-                        media_type: state.content.get(&digest).and_then(|c| c.media_type.clone()),
-                        digest,
-                        pushed_at: stamp.at,
-                        last_pulled: tag_state.last_pulled.max(link_pulled),
-                    }
-                })
-            })
-            .filter(|item| query.unused_since.is_none_or(|instant| item.unused_since(instant)));
-        paginate(
-            items,
-            &query.page,
-            3,
-            |i| vec![i.registry.clone(), i.repository.to_string(), i.tag.to_string()],
-            |i, c| Ok(after_asc(&[&i.registry, i.repository.as_str(), i.tag.as_str()], c)),
-        )
+        let items = state.live_items(query.registry.as_deref()).map(|u| u.item);
+        paginate(items, &query.page, 3, inventory_key, |i, c| Ok(inventory_after(i, c)))
+    }
+
+    async fn unused(&self, query: &UnusedQuery) -> Result<Page<UnusedItem>, StorageError> {
+        let state = self.lock();
+        let items = state.live_items(query.registry.as_deref()).filter(|u| u.unused_since(query.since));
+        paginate(items, &query.page, 3, |u| inventory_key(&u.item), |u, c| Ok(inventory_after(&u.item, c)))
     }
 
     async fn quarantined(&self, page: &QuarantineQuery) -> Result<Page<QuarantineRecord>, StorageError> {

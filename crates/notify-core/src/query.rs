@@ -450,29 +450,10 @@ pub struct RepositoryStats {
 
 /// The migration inventory: every live tag, ordered by registry, repository, tag. Cursor key:
 /// `[registry, repository, tag]`.
-///
-/// With `unused_since` it answers the clean-up question instead: which images nobody has
-/// used since an instant.
-///
-/// ```
-/// use notify_core::query::InventoryQuery;
-///
-/// // Tags set before 1 September 2026 and pulled neither by name nor by digest since.
-/// let query = InventoryQuery {
-///     unused_since: Some("2026-09-01T00:00:00Z".parse().unwrap()),
-///     ..InventoryQuery::default()
-/// };
-/// assert!(query.registry.is_none());
-/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InventoryQuery {
     /// Only this registry.
     pub registry: Option<String>,
-    /// Only tags unused since this instant: set to their digest before it, and with no
-    /// counted pull at or after it, neither of the tag nor of its digest in its repository
-    /// (a tag never pulled has none). Both pulls count so that a tag clients still pull by
-    /// name is not reported unused just because it was moved to an image not yet pulled.
-    pub unused_since: Option<Timestamp>,
     /// Which page.
     pub page: PageRequest,
 }
@@ -490,32 +471,73 @@ pub struct InventoryItem {
     pub digest: Digest,
     /// Media type of that content, as known.
     pub media_type: Option<String>,
-    /// When the tag was set to `digest`.
+}
+
+/// The clean-up question: the live tags nobody has used since an instant, in the inventory's
+/// order and with its cursor key, `[registry, repository, tag]`.
+///
+/// A tag is unused since `since` when it was set to its digest before it and had no counted
+/// pull at or after it, neither of the tag by name nor of its digest in its repository (a
+/// tag never pulled has none). Both pulls count so that an image pulled by digest is in use,
+/// and so that a tag clients pull by name is not reported just because it was moved.
+///
+/// ```
+/// use notify_core::query::UnusedQuery;
+///
+/// // Tags set before 1 September 2026 and pulled neither by name nor by digest since.
+/// let query = UnusedQuery::since("2026-09-01T00:00:00Z".parse().unwrap());
+/// assert!(query.registry.is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnusedQuery {
+    /// Only this registry.
+    pub registry: Option<String>,
+    /// The instant.
+    pub since: Timestamp,
+    /// Which page.
+    pub page: PageRequest,
+}
+
+impl UnusedQuery {
+    /// The first page of every registry's tags unused since `since`.
+    pub fn since(since: Timestamp) -> Self {
+        UnusedQuery { registry: None, since, page: PageRequest::default() }
+    }
+}
+
+/// A live tag and when it was last used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnusedItem {
+    /// The tag, as the inventory lists it.
+    pub item: InventoryItem,
+    /// When the tag was set to its digest.
     pub pushed_at: Timestamp,
     /// The newest counted pull of the tag (by name, whatever it pointed at then) or of its
-    /// digest in this repository: when this image was last used here.
+    /// digest in this repository.
     pub last_pulled: Option<Timestamp>,
 }
 
-impl InventoryItem {
-    /// Whether the item is unused since `instant`, as [`InventoryQuery::unused_since`] means it.
+impl UnusedItem {
+    /// Whether the tag is unused since `instant`, as [`UnusedQuery`] means it.
     ///
     /// ```
     /// use notify_core::Timestamp;
-    /// use notify_core::query::InventoryItem;
+    /// use notify_core::query::{InventoryItem, UnusedItem};
     ///
     /// let at = |s: &str| s.parse::<Timestamp>().unwrap();
-    /// let item = InventoryItem {
-    ///     registry: "registry.example".into(),
-    ///     repository: "library/alpine".parse().unwrap(),
-    ///     tag: "3.20".parse().unwrap(),
-    ///     digest: format!("sha256:{}", "a".repeat(64)).parse().unwrap(),
-    ///     media_type: None,
+    /// let unused = UnusedItem {
+    ///     item: InventoryItem {
+    ///         registry: "registry.example".into(),
+    ///         repository: "library/alpine".parse().unwrap(),
+    ///         tag: "3.20".parse().unwrap(),
+    ///         digest: format!("sha256:{}", "a".repeat(64)).parse().unwrap(),
+    ///         media_type: None,
+    ///     },
     ///     pushed_at: at("2026-01-01T00:00:00Z"),
     ///     last_pulled: Some(at("2026-06-01T00:00:00Z")),
     /// };
-    /// assert!(item.unused_since(at("2026-06-01T00:00:01Z")));
-    /// assert!(!item.unused_since(at("2026-06-01T00:00:00Z")));
+    /// assert!(unused.unused_since(at("2026-06-01T00:00:01Z")));
+    /// assert!(!unused.unused_since(at("2026-06-01T00:00:00Z")));
     /// ```
     pub fn unused_since(&self, instant: Timestamp) -> bool {
         self.pushed_at < instant && self.last_pulled.is_none_or(|pulled| pulled < instant)

@@ -6,7 +6,7 @@ use crate::command::{Plan, RepoRef};
 use crate::query::{
     DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, Page, QuarantineQuery,
     QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary, TagHistoryEntry,
-    TagSummary,
+    TagSummary, UnusedItem, UnusedQuery,
 };
 use crate::{Digest, LogEntry, PageRequest, Tag, Timestamp};
 
@@ -206,6 +206,10 @@ pub trait Storage: Send + Sync {
 
     /// Every live tag, for migration.
     async fn inventory(&self, query: &InventoryQuery) -> Result<Page<InventoryItem>, StorageError>;
+
+    /// The live tags unused since an instant, with when each was set and last pulled; see
+    /// [`UnusedQuery`] for what counts as a use.
+    async fn unused(&self, query: &UnusedQuery) -> Result<Page<UnusedItem>, StorageError>;
 
     /// Quarantined events, newest first.
     async fn quarantined(&self, page: &QuarantineQuery) -> Result<Page<QuarantineRecord>, StorageError>;

@@ -83,6 +83,8 @@ fn documented_routes(config: &Config, state: AppState) -> (Router<AppState>, uto
         .routes(routes!(api::list_events))
         .routes(routes!(api::inventory))
         .routes(routes!(api::inventory_ndjson))
+        .routes(routes!(api::unused))
+        .routes(routes!(api::unused_ndjson))
         .routes(routes!(api::list_quarantine))
         .route_layer(middleware::from_fn_with_state(state.clone(), api::require_read_token))
         .route_layer(middleware::from_fn_with_state(state, api::observe));

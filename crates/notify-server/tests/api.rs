@@ -356,7 +356,7 @@ async fn the_inventory_is_json_pages_or_one_ndjson_stream() {
 }
 
 #[tokio::test]
-async fn the_inventory_answers_which_images_are_unused_since_an_instant() {
+async fn unused_lists_the_tags_neither_pushed_nor_pulled_since_an_instant() {
     let app = loaded().await;
     let names = |items: &[serde_json::Value]| -> Vec<String> {
         items
@@ -366,12 +366,17 @@ async fn the_inventory_answers_which_images_are_unused_since_an_instant() {
     };
     // team/app:1.0 was pushed at 20:55:56 and last pulled at 20:55:57; library/multi:2.0 was
     // pulled at 20:56:05; library/alpine-test:latest was moved at 20:56:05 and never pulled.
-    let all = get_ok(&app, "/api/v1/inventory").await;
+    let all = get_ok(&app, "/api/v1/unused?since=9999-01-01T00:00:00Z").await;
+    assert_eq!(names(items(&all)), ["library/alpine-test:latest", "library/multi:2.0", "team/app:1.0"]);
     let app_item = items(&all).iter().find(|i| i["repository"] == "team/app").unwrap();
     assert_eq!(app_item["pushed_at"], "2026-11-22T20:55:56.284463Z", "{app_item}");
     assert_eq!(app_item["last_pulled"], "2026-11-22T20:55:57.807853Z", "{app_item}");
     let alpine = items(&all).iter().find(|i| i["repository"] == "library/alpine-test").unwrap();
     assert_eq!(alpine["last_pulled"], serde_json::Value::Null, "{alpine}");
+    // The inventory's items are the same tags, without their use.
+    let inventory = get_ok(&app, "/api/v1/inventory").await;
+    assert_eq!(names(items(&inventory)), names(items(&all)));
+    assert!(items(&inventory).iter().all(|i| i.get("last_pulled").is_none()), "{inventory}");
 
     for (since, expected) in [
         ("2026-11-22T20:55:57.807853Z", vec![]),
@@ -379,22 +384,32 @@ async fn the_inventory_answers_which_images_are_unused_since_an_instant() {
         ("2026-11-22T21:56:00%2B01:00", vec!["team/app:1.0"]),
         ("2026-11-22T20:57:00Z", vec!["library/alpine-test:latest", "library/multi:2.0", "team/app:1.0"]),
     ] {
-        let path = format!("/api/v1/inventory?unused_since={since}&limit=1");
+        let path = format!("/api/v1/unused?since={since}&limit=1");
         assert_eq!(names(&all_pages(&app, &path).await), expected, "{path}");
         let auth = format!("Bearer {READ_TOKEN}");
-        let path = format!("/api/v1/inventory.ndjson?unused_since={since}");
-        let answer = get_with(&app, &path, &[("authorization", auth.as_str())]).await;
-        assert_eq!(answer.status, StatusCode::OK, "{path}");
-        let lines: Vec<serde_json::Value> =
-            answer.text().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-        assert_eq!(names(&lines), expected, "{path}");
+        for (path, accept) in [
+            (format!("/api/v1/unused.ndjson?since={since}"), None),
+            (format!("/api/v1/unused?since={since}&limit=1"), Some("application/x-ndjson")),
+        ] {
+            let mut headers = vec![("authorization", auth.as_str())];
+            headers.extend(accept.map(|a| ("accept", a)));
+            let answer = get_with(&app, &path, &headers).await;
+            assert_eq!(answer.status, StatusCode::OK, "{path}");
+            assert_eq!(answer.headers[header::CONTENT_TYPE], "application/x-ndjson", "{path}");
+            let lines: Vec<serde_json::Value> =
+                answer.text().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+            assert_eq!(names(&lines), expected, "{path}");
+        }
     }
-    for bad in ["unused_since=yesterday", "unused_since=", "unused_since=2026-11-22"] {
-        expect_error(&app, &format!("/api/v1/inventory?{bad}"), StatusCode::BAD_REQUEST, "invalid_parameter")
+    assert!(
+        items(&get_ok(&app, "/api/v1/unused?since=2026-11-22T20:57:00Z&registry=elsewhere").await).is_empty()
+    );
+    for bad in ["", "since=yesterday", "since=", "since=2026-11-22", "since=2026-11-22T20:57:00Z&unknown=1"] {
+        expect_error(&app, &format!("/api/v1/unused?{bad}"), StatusCode::BAD_REQUEST, "invalid_parameter")
             .await;
         expect_error(
             &app,
-            &format!("/api/v1/inventory.ndjson?{bad}"),
+            &format!("/api/v1/unused.ndjson?{bad}"),
             StatusCode::BAD_REQUEST,
             "invalid_parameter",
         )

@@ -340,10 +340,10 @@ fn a_real_registry_and_the_server_agree() {
     }
     // --- when each image was last used, and which are unused -------------------------------
     let at = |v: &Value| v.as_str().map(|t| t.parse::<notify_core::Timestamp>().unwrap());
-    let inventory = get_json(&format!("{server}/api/v1/inventory"));
-    let inventory = inventory["items"].as_array().unwrap();
-    assert_eq!(inventory.len(), 3, "{inventory:?}");
-    for item in inventory {
+    let every = get_json(&format!("{server}/api/v1/unused?since=9999-01-01T00:00:00Z"));
+    let every = every["items"].as_array().unwrap();
+    assert_eq!(every.len(), 3, "{every:?}");
+    for item in every {
         let used = |e: &Value| {
             e["action"] == "pull"
                 && e["counted"] == true
@@ -353,10 +353,10 @@ fn a_real_registry_and_the_server_agree() {
         let expected = log.iter().filter(|e| used(e)).filter_map(|e| at(&e["timestamp"])).max();
         assert_eq!(at(&item["last_pulled"]), expected, "last pull of {item}");
     }
-    let app = inventory.iter().find(|i| i["repository"] == "team/app").unwrap();
+    let app = every.iter().find(|i| i["repository"] == "team/app").unwrap();
     let app_pulled = at(&app["last_pulled"]).expect("team/app:1.0 was pulled by skopeo");
-    let unused = get_json(&format!("{server}/api/v1/inventory?unused_since={app_pulled}"));
-    let expected: Vec<&Value> = inventory
+    let unused = get_json(&format!("{server}/api/v1/unused?since={app_pulled}"));
+    let expected: Vec<&Value> = every
         .iter()
         .filter(|i| {
             at(&i["pushed_at"]).unwrap() < app_pulled && at(&i["last_pulled"]).is_none_or(|t| t < app_pulled)

@@ -28,6 +28,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/events"),
     ("get", "/api/v1/inventory"),
     ("get", "/api/v1/inventory.ndjson"),
+    ("get", "/api/v1/unused"),
+    ("get", "/api/v1/unused.ndjson"),
     ("get", "/api/v1/quarantine"),
     ("get", "/api/v1/openapi.json"),
     ("get", "/healthz"),
@@ -146,6 +148,8 @@ fn sample(name: &str) -> &'static str {
         "tag" => "1.0",
         "digest" => DIGEST_A,
         "registry" => "127.0.0.1:5055",
+        // Late enough that every tag is unused, so the items are checked against the schema.
+        "since" => "2100-01-01T00:00:00Z",
         other => panic!("no sample value for required parameter {other}"),
     }
 }

@@ -17,7 +17,7 @@ use common::*;
 use notify_core::query::{
     DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, Page, QuarantineQuery,
     QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary, TagHistoryEntry,
-    TagSummary,
+    TagSummary, UnusedItem, UnusedQuery,
 };
 use notify_core::{
     ApplyOutcome, Digest, LogEntry, MemoryStore, PageRequest, Plan, RepoRef, Storage, StorageError, Tag,
@@ -84,6 +84,9 @@ impl Storage for SlowStore {
     }
     async fn inventory(&self, query: &InventoryQuery) -> Result<Page<InventoryItem>, StorageError> {
         self.inner.inventory(query).await
+    }
+    async fn unused(&self, query: &UnusedQuery) -> Result<Page<UnusedItem>, StorageError> {
+        self.inner.unused(query).await
     }
     async fn quarantined(&self, page: &QuarantineQuery) -> Result<Page<QuarantineRecord>, StorageError> {
         self.inner.quarantined(page).await

@@ -106,7 +106,7 @@ use mongodb::{Client, Collection, Database};
 use notify_core::query::{
     DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, Page, QuarantineQuery,
     QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary, TagHistoryEntry,
-    TagSummary,
+    TagSummary, UnusedItem, UnusedQuery,
 };
 use notify_core::{
     ApplyOutcome, Digest, LogEntry, PageRequest, Plan, RepoRef, Storage, StorageError, Tag, Timestamp,
@@ -313,6 +313,10 @@ impl Storage for MongoStore {
 
     async fn inventory(&self, query: &InventoryQuery) -> Result<Page<InventoryItem>, StorageError> {
         self.read_inventory(query).await
+    }
+
+    async fn unused(&self, query: &UnusedQuery) -> Result<Page<UnusedItem>, StorageError> {
+        self.read_unused(query).await
     }
 
     async fn quarantined(&self, page: &QuarantineQuery) -> Result<Page<QuarantineRecord>, StorageError> {

@@ -15,7 +15,7 @@ use mongodb::options::FindOptions;
 use notify_core::query::{
     DIGEST_PAGE_SIZE, DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, Page,
     QuarantineQuery, QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary,
-    TagHistoryEntry, TagSummary,
+    TagHistoryEntry, TagSummary, UnusedItem, UnusedQuery,
 };
 use notify_core::{ContentKind, Digest, LogEntry, PageRequest, RepoRef, StorageError, Tag, Timestamp};
 
@@ -58,6 +58,11 @@ impl TagDoc {
     fn link_key(&self) -> LinkKey {
         (self.repo.0.clone(), self.repo.1.clone(), self.digest.to_string())
     }
+}
+
+/// The inventory's sort key: registry, repository, tag.
+fn inventory_key(i: &InventoryItem) -> Vec<String> {
+    vec![i.registry.clone(), i.repository.to_string(), i.tag.to_string()]
 }
 
 /// The key of a newest-first list's cursor: `(micros, id)`; checked before anything is read,
@@ -609,45 +614,70 @@ impl MongoStore {
     }
 
     pub(crate) async fn read_inventory(&self, query: &InventoryQuery) -> Result<Page<InventoryItem>> {
-        let key = query.page.after.as_ref().map(|c| c.to_key(3)).transpose()?;
         let limit = limit_of(&query.page);
-        let registry = query.registry.as_deref();
-        let live = self
-            .live_tags_from(
-                limit + 1,
-                key.map(|k| (k[0].clone(), k[1].clone(), k[2].clone())),
-                |after| {
-                    builders::inventory_filter(
-                        registry,
-                        after.map(|(r, n, t)| (r.as_str(), n.as_str(), t.as_str())),
-                        query.unused_since,
-                    )
-                },
-                builders::inventory_order(),
-                |t| (t.repo.0.clone(), t.repo.1.clone(), t.tag.clone()),
-                None,
-                query.unused_since,
-            )
-            .await?;
-        let kinds = self.kinds(&live.iter().map(|t| t.digest.to_string()).collect()).await?;
+        let live = self.live_tag_page(query.registry.as_deref(), &query.page, None).await?;
+        let items = self.inventory_items(&live).await?;
+        Ok(Page::from_overfetch(items, limit, inventory_key))
+    }
+
+    pub(crate) async fn read_unused(&self, query: &UnusedQuery) -> Result<Page<UnusedItem>> {
+        let limit = limit_of(&query.page);
+        let live = self.live_tag_page(query.registry.as_deref(), &query.page, Some(query.since)).await?;
         let links: BTreeSet<LinkKey> = live.iter().map(TagDoc::link_key).collect();
         let pulls = self.link_pulls(&links.into_iter().collect::<Vec<_>>()).await?;
         let mut items = Vec::with_capacity(live.len());
-        for t in live {
+        for (t, item) in live.iter().zip(self.inventory_items(&live).await?) {
             let link_pulled = pulls.get(&t.link_key()).copied();
-            items.push(InventoryItem {
-                registry: t.repo.0.clone(),
-                repository: decode::parsed(&t.doc, "repository")?,
-                tag: decode::parsed(&t.doc, "tag")?,
-                media_type: kinds.get(t.digest.as_str()).and_then(|(_, m)| m.clone()),
+            items.push(UnusedItem {
+                item,
                 pushed_at: t.head.stamp.at,
                 last_pulled: decode::time(&t.doc, "last_pulled")?.max(link_pulled),
-                digest: t.digest,
             });
         }
-        Ok(Page::from_overfetch(items, limit, |i| {
-            vec![i.registry.clone(), i.repository.to_string(), i.tag.to_string()]
-        }))
+        Ok(Page::from_overfetch(items, limit, |u| inventory_key(&u.item)))
+    }
+
+    /// Live tags in inventory order after the page's cursor, one more than the page holds;
+    /// with `unused_since`, only those unused since it.
+    async fn live_tag_page(
+        &self,
+        registry: Option<&str>,
+        page: &PageRequest,
+        unused_since: Option<Timestamp>,
+    ) -> Result<Vec<TagDoc>> {
+        let key = page.after.as_ref().map(|c| c.to_key(3)).transpose()?;
+        self.live_tags_from(
+            limit_of(page) + 1,
+            key.map(|k| (k[0].clone(), k[1].clone(), k[2].clone())),
+            |after| {
+                builders::inventory_filter(
+                    registry,
+                    after.map(|(r, n, t)| (r.as_str(), n.as_str(), t.as_str())),
+                    unused_since,
+                )
+            },
+            builders::inventory_order(),
+            |t| (t.repo.0.clone(), t.repo.1.clone(), t.tag.clone()),
+            None,
+            unused_since,
+        )
+        .await
+    }
+
+    /// The inventory's items of live tags, with their digests' media types.
+    async fn inventory_items(&self, live: &[TagDoc]) -> Result<Vec<InventoryItem>> {
+        let kinds = self.kinds(&live.iter().map(|t| t.digest.to_string()).collect()).await?;
+        live.iter()
+            .map(|t| {
+                Ok(InventoryItem {
+                    registry: t.repo.0.clone(),
+                    repository: decode::parsed(&t.doc, "repository")?,
+                    tag: decode::parsed(&t.doc, "tag")?,
+                    media_type: kinds.get(t.digest.as_str()).and_then(|(_, m)| m.clone()),
+                    digest: t.digest.clone(),
+                })
+            })
+            .collect()
     }
 
     pub(crate) async fn read_quarantine(&self, page: &QuarantineQuery) -> Result<Page<QuarantineRecord>> {

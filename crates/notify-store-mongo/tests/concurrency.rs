@@ -22,7 +22,7 @@ async fn answers(store: &dyn Storage, repos: &[RepoRef]) -> Vec<String> {
         out.push(format!("{:?}", tags.items));
     }
     let inventory = read_pages("inventory", 1000, async |p| {
-        store.inventory(&InventoryQuery { registry: None, unused_since: None, page: p }).await
+        store.inventory(&InventoryQuery { registry: None, page: p }).await
     })
     .await;
     out.push(format!("{:?}", inventory.items));

@@ -34,7 +34,7 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use notify_core::query::{EventQuery, InventoryQuery, NameMatch, RepositoryQuery};
+use notify_core::query::{EventQuery, InventoryQuery, NameMatch, RepositoryQuery, UnusedQuery};
 use notify_core::{
     Action, Actor, Descriptor, Digest, Event, PageRequest, Plan, Policy, RepoRef, RepositoryName, Request,
     Source, Storage, Tag, Target, Timestamp, translate,
@@ -805,8 +805,7 @@ async fn main() {
             let n = &names[(i * 101) % names.len()];
             notify_core::Cursor::from_key(&[REGISTRY.to_owned(), n.clone(), String::new()])
         });
-        let q =
-            InventoryQuery { registry: None, unused_since: None, page: PageRequest { after, limit: 1000 } };
+        let q = InventoryQuery { registry: None, page: PageRequest { after, limit: 1000 } };
         async move { s.inventory(&q).await.expect("inventory").items.len() }
     })
     .await;
@@ -817,12 +816,8 @@ async fn main() {
             let n = &names[(i * 101) % names.len()];
             notify_core::Cursor::from_key(&[REGISTRY.to_owned(), n.clone(), String::new()])
         });
-        let q = InventoryQuery {
-            registry: None,
-            unused_since: Some(middle),
-            page: PageRequest { after, limit: 1000 },
-        };
-        async move { s.inventory(&q).await.expect("inventory").items.len() }
+        let q = UnusedQuery { registry: None, since: middle, page: PageRequest { after, limit: 1000 } };
+        async move { s.unused(&q).await.expect("unused").items.len() }
     })
     .await;
     if a.prune {

@@ -104,7 +104,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use notify_core::query::{
     DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, Page, QuarantineQuery,
     QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary, TagHistoryEntry,
-    TagSummary,
+    TagSummary, UnusedItem, UnusedQuery,
 };
 use notify_core::{
     ApplyOutcome, Digest, LogEntry, PageRequest, Plan, RepoRef, Storage, StorageError, Tag, Timestamp,
@@ -351,6 +351,10 @@ impl Storage for PgStore {
 
     async fn inventory(&self, query: &InventoryQuery) -> Result<Page<InventoryItem>, StorageError> {
         self.list_inventory(query).await
+    }
+
+    async fn unused(&self, query: &UnusedQuery) -> Result<Page<UnusedItem>, StorageError> {
+        self.list_unused(query).await
     }
 
     async fn quarantined(&self, page: &QuarantineQuery) -> Result<Page<QuarantineRecord>, StorageError> {

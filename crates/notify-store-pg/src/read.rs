@@ -12,7 +12,7 @@ use notify_core::command::ContentReference;
 use notify_core::query::{
     DIGEST_PAGE_SIZE, DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, NameMatch,
     QuarantineQuery, QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary,
-    TagHistoryEntry, TagSummary, Tombstone,
+    TagHistoryEntry, TagSummary, Tombstone, UnusedItem, UnusedQuery,
 };
 use notify_core::{
     Action, ContentKind, Cursor, Digest, LogEntry, Page, PageRequest, ReferenceKind, RepoRef, Stamp,
@@ -73,6 +73,10 @@ const PG_MIN_MICROS: i64 = -210_866_803_200_000_000;
 pub(crate) fn bound(micros: i64) -> DateTime<Utc> {
     let m = micros.clamp(PG_MIN_MICROS, DateTime::<Utc>::MAX_UTC.timestamp_micros());
     DateTime::from_timestamp_micros(m).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+fn inventory_key(i: &InventoryItem) -> Vec<String> {
+    vec![i.registry.clone(), i.repository.to_string(), i.tag.to_string()]
 }
 
 fn parse<T: std::str::FromStr>(what: &str, s: String) -> Result<T, StorageError>
@@ -590,11 +594,43 @@ impl PgStore {
         &self,
         q: &InventoryQuery,
     ) -> Result<Page<InventoryItem>, StorageError> {
+        let items = self.live_tags(q.registry.as_ref(), &q.page, None).await?;
+        let items = items.into_iter().map(|(item, _)| item).collect();
+        Ok(Page::from_overfetch(items, q.page.effective_limit(), inventory_key))
+    }
+
+    /// The inventory's walk, with each tag's use read and filtered on as well: the tag row's
+    /// set time and last pull, and its link's last pull (two lookups a tag that the plain
+    /// inventory, answered from one index, does not pay).
+    pub(crate) async fn list_unused(&self, q: &UnusedQuery) -> Result<Page<UnusedItem>, StorageError> {
+        let rows = self.live_tags(q.registry.as_ref(), &q.page, Some(q.since)).await?;
+        let items = rows
+            .into_iter()
+            .map(|(item, used)| {
+                let (pushed_at, last_pulled) = used.ok_or_else(|| StorageError::Internal {
+                    message: "a tag of the unused list read without its use".to_owned(),
+                    source: None,
+                })?;
+                Ok(UnusedItem { item, pushed_at, last_pulled })
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        Ok(Page::from_overfetch(items, q.page.effective_limit(), |u| inventory_key(&u.item)))
+    }
+
+    /// Live tags in inventory order after `page`'s cursor, one more than the page holds;
+    /// with `unused_since`, only those unused since it, each with when it was set and last
+    /// pulled.
+    async fn live_tags(
+        &self,
+        registry_filter: Option<&String>,
+        page: &PageRequest,
+        unused_since: Option<Timestamp>,
+    ) -> Result<Vec<(InventoryItem, Option<(Timestamp, Option<Timestamp>)>)>, StorageError> {
         let s = &self.sql.schema;
-        let want = q.page.effective_limit() + 1;
+        let want = page.effective_limit() + 1;
         // The first batch starts at the cursor's repository, after its tag; the next ones
         // after the last repository of the previous batch.
-        let (mut registry, mut name, tag) = match &q.page.after {
+        let (mut registry, mut name, tag) = match &page.after {
             Some(c) => {
                 let mut key = c.to_key(3)?;
                 let tag = key.pop().unwrap_or_default();
@@ -609,7 +645,7 @@ impl PgStore {
         let mut seen = 0;
         loop {
             let mut f = Filters::default();
-            if let Some(r) = &q.registry {
+            if let Some(r) = registry_filter {
                 let p = f.param(r.clone());
                 f.cond(format!("registry = {p}"));
             }
@@ -627,28 +663,32 @@ impl PgStore {
                     String::new()
                 }
             };
-            let unused = match q.unused_since {
+            // Without an instant, nothing but the index of live tags is read.
+            let (usage, link, unused) = match unused_since {
                 Some(instant) => {
                     let p = f.param(bound(instant.unix_micros()));
-                    format!(
-                        "AND lt.set_at < {p} AND (lt.last_pulled IS NULL OR lt.last_pulled < {p}) \
-                         AND (lk.last_pulled IS NULL OR lk.last_pulled < {p})"
+                    (
+                        ", lt.set_at, lt.last_pulled, lk.last_pulled AS link_pulled",
+                        format!(
+                            "LEFT JOIN {s}.links lk ON lk.repo_id = lt.repo_id AND lk.digest = lt.digest"
+                        ),
+                        format!(
+                            "AND lt.set_at < {p} AND (lt.last_pulled IS NULL OR lt.last_pulled < {p}) \
+                             AND (lk.last_pulled IS NULL OR lk.last_pulled < {p})"
+                        ),
                     )
                 }
-                None => String::new(),
+                None => ("", String::new(), String::new()),
             };
+            let outer = if unused_since.is_some() { ", t.set_at, t.last_pulled, t.link_pulled" } else { "" };
             let batch = f.param(want as i64);
             let repo_batch = f.param(repositories as i64);
             let sql = format!(
                 "WITH b AS (SELECT id, registry, name FROM {s}.repositories {} \
                             ORDER BY registry, name LIMIT {repo_batch}) \
-                 SELECT b.registry, b.name, t.tag, t.digest, t.media_type, t.set_at, t.last_pulled, \
-                        t.link_pulled \
-                 FROM b LEFT JOIN LATERAL (SELECT lt.tag, lt.digest, lt.media_type, lt.set_at, \
-                                                  lt.last_pulled, lk.last_pulled AS link_pulled \
-                                           FROM {s}.live_tags lt \
-                                           LEFT JOIN {s}.links lk \
-                                             ON lk.repo_id = lt.repo_id AND lk.digest = lt.digest \
+                 SELECT b.registry, b.name, t.tag, t.digest, t.media_type{outer} \
+                 FROM b LEFT JOIN LATERAL (SELECT lt.tag, lt.digest, lt.media_type{usage} \
+                                           FROM {s}.live_tags lt {link} \
                                            WHERE lt.repo_id = b.id {after_tag} {unused} \
                                            ORDER BY lt.tag LIMIT {batch}) t ON true \
                  ORDER BY b.registry, b.name, t.tag NULLS FIRST",
@@ -663,15 +703,16 @@ impl PgStore {
                     (registry, name) = (r, n);
                 }
                 let Some(tag) = row.get::<_, Option<String>>(2) else { continue };
-                items.push(InventoryItem {
+                let item = InventoryItem {
                     registry: registry.clone(),
                     repository: parse("repository name", name.clone())?,
                     tag: parse("tag", tag)?,
                     digest: parse("digest", row.get(3))?,
                     media_type: row.get(4),
-                    pushed_at: time(row.get(5)),
-                    last_pulled: opt_time(row.get(6)).max(opt_time(row.get(7))),
-                });
+                };
+                let used =
+                    unused_since.map(|_| (time(row.get(5)), opt_time(row.get(6)).max(opt_time(row.get(7)))));
+                items.push((item, used));
             }
             first = false;
             seen += repos;
@@ -687,9 +728,7 @@ impl PgStore {
             repositories = estimate.clamp(want.min(16), want);
         }
         items.truncate(want);
-        Ok(Page::from_overfetch(items, q.page.effective_limit(), |i| {
-            vec![i.registry.clone(), i.repository.to_string(), i.tag.to_string()]
-        }))
+        Ok(items)
     }
 
     pub(crate) async fn list_quarantine(

@@ -88,7 +88,7 @@ use async_trait::async_trait;
 use notify_core::query::{
     DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, Page, QuarantineQuery,
     QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary, TagHistoryEntry,
-    TagSummary,
+    TagSummary, UnusedItem, UnusedQuery,
 };
 use notify_core::{
     ApplyOutcome, Digest, LogEntry, PageRequest, Plan, RepoRef, Storage, StorageError, Tag, Timestamp,
@@ -253,6 +253,11 @@ impl Storage for SqliteStore {
     async fn inventory(&self, query: &InventoryQuery) -> Result<Page<InventoryItem>, StorageError> {
         let query = query.clone();
         self.inner.readers.read(move |conn| read::inventory(conn, &query)).await
+    }
+
+    async fn unused(&self, query: &UnusedQuery) -> Result<Page<UnusedItem>, StorageError> {
+        let query = query.clone();
+        self.inner.readers.read(move |conn| read::unused(conn, &query)).await
     }
 
     async fn quarantined(&self, page: &QuarantineQuery) -> Result<Page<QuarantineRecord>, StorageError> {

@@ -11,7 +11,7 @@ use notify_core::command::ContentReference;
 use notify_core::query::{
     DIGEST_PAGE_SIZE, DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, NameMatch,
     QuarantineQuery, QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary,
-    TagHistoryEntry, TagSummary, Tombstone,
+    TagHistoryEntry, TagSummary, Tombstone, UnusedItem, UnusedQuery,
 };
 use notify_core::{
     Action, ContentKind, Digest, LogEntry, Page, PageRequest, RepoRef, Stamp, StorageError, Tag, Timestamp,
@@ -565,28 +565,49 @@ pub(crate) fn repository_stats(
 }
 
 pub(crate) fn inventory(conn: &Connection, q: &InventoryQuery) -> Result<Page<InventoryItem>, StorageError> {
+    let items = live_tags(conn, q.registry.as_ref(), &q.page, None)?.into_iter().map(|u| u.item).collect();
+    Ok(Page::from_overfetch(items, q.page.effective_limit(), inventory_key))
+}
+
+pub(crate) fn unused(conn: &Connection, q: &UnusedQuery) -> Result<Page<UnusedItem>, StorageError> {
+    let items = live_tags(conn, q.registry.as_ref(), &q.page, Some(q.since))?;
+    Ok(Page::from_overfetch(items, q.page.effective_limit(), |u| inventory_key(&u.item)))
+}
+
+fn inventory_key(i: &InventoryItem) -> Vec<String> {
+    vec![i.registry.clone(), i.repository.to_string(), i.tag.to_string()]
+}
+
+/// A page of live tags in inventory order, one more than the page holds; with `unused_since`,
+/// only those unused since it (see `UnusedQuery`).
+fn live_tags(
+    conn: &Connection,
+    registry: Option<&String>,
+    page: &PageRequest,
+    unused_since: Option<Timestamp>,
+) -> Result<Vec<UnusedItem>, StorageError> {
     let mut f = Filters::default();
     f.cond(LIVE_TAG.to_owned());
-    if let Some(registry) = &q.registry {
+    if let Some(registry) = registry {
         let p = f.param(registry.clone());
         f.cond(format!("r.registry = {p}"));
     }
-    if let Some(c) = &q.page.after {
+    if let Some(c) = &page.after {
         let key = c.to_key(3)?;
         let (a, b, t) = (f.param(key[0].clone()), f.param(key[1].clone()), f.param(key[2].clone()));
         // The two-column bound lets the repository key start at the cursor.
         f.cond(format!("(r.registry, r.name) >= ({a}, {b})"));
         f.cond(format!("(r.registry, r.name, t.tag) > ({a}, {b}, {t})"));
-        seek_name(&mut f, q.registry.as_ref(), &key);
+        seek_name(&mut f, registry, &key);
     }
-    if let Some(instant) = q.unused_since {
+    if let Some(instant) = unused_since {
         let p = f.param(instant.unix_micros());
         f.cond(format!(
             "t.set_at < {p} AND (t.last_pulled IS NULL OR t.last_pulled < {p}) \
              AND (l.last_pulled IS NULL OR l.last_pulled < {p})"
         ));
     }
-    let lim = f.param(limit(&q.page));
+    let lim = f.param(limit(page));
     // CROSS JOIN keeps repositories as the outer loop, read in key order, and each one's
     // tags by key: the rows come in list order, and a page stops after `limit` of them
     // instead of sorting every live tag.
@@ -598,20 +619,19 @@ pub(crate) fn inventory(conn: &Connection, q: &InventoryQuery) -> Result<Page<In
          {} ORDER BY r.registry, r.name, t.tag LIMIT {lim}",
         f.where_clause()
     );
-    let items = f.rows(conn, &sql_text, |row| {
-        Ok(InventoryItem {
-            registry: get(row, 0)?,
-            repository: parse("repository name", get(row, 1)?)?,
-            tag: parse("tag", get(row, 2)?)?,
-            digest: parse("digest", get(row, 3)?)?,
-            media_type: get(row, 4)?,
+    f.rows(conn, &sql_text, |row| {
+        Ok(UnusedItem {
+            item: InventoryItem {
+                registry: get(row, 0)?,
+                repository: parse("repository name", get(row, 1)?)?,
+                tag: parse("tag", get(row, 2)?)?,
+                digest: parse("digest", get(row, 3)?)?,
+                media_type: get(row, 4)?,
+            },
             pushed_at: time(get(row, 5)?),
             last_pulled: opt_time(get(row, 6)?).max(opt_time(get(row, 7)?)),
         })
-    })?;
-    Ok(Page::from_overfetch(items, q.page.effective_limit(), |i| {
-        vec![i.registry.clone(), i.repository.to_string(), i.tag.to_string()]
-    }))
+    })
 }
 
 pub(crate) fn quarantined(

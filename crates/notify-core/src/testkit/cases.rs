@@ -174,9 +174,7 @@ async fn repository_names(store: &dyn Storage, query: RepositoryQuery) -> Vec<St
 /// The inventory, of one registry or all.
 async fn inventory_of(store: &dyn Storage, registry: Option<&str>) -> Vec<InventoryItem> {
     read_list(&format!("inventory of {registry:?}"), 2, async |p| {
-        store
-            .inventory(&InventoryQuery { registry: registry.map(str::to_owned), unused_since: None, page: p })
-            .await
+        store.inventory(&InventoryQuery { registry: registry.map(str::to_owned), page: p }).await
     })
     .await
     .items

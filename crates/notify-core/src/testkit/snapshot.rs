@@ -21,7 +21,7 @@ use crate::command::RepoRef;
 use crate::query::{
     DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, MAX_PAGE_SIZE, NameMatch, Page,
     QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary, TagHistoryEntry,
-    TagSummary,
+    TagSummary, UnusedItem, UnusedQuery,
 };
 use crate::{
     Action, Cursor, Digest, LogEntry, PageRequest, RepositoryName, Storage, StorageError, Tag, Timestamp,
@@ -140,9 +140,9 @@ pub struct StoreSnapshot {
     pub inventory: Listing<InventoryItem>,
     /// `inventory` of each registry.
     pub inventory_by_registry: BTreeMap<String, Listing<InventoryItem>>,
-    /// `inventory` unused since instants on and just after the times the inventory shows
-    /// (when tags were set and last pulled), keyed by the instant.
-    pub unused_inventory: BTreeMap<Timestamp, Listing<InventoryItem>>,
+    /// `unused` without an instant that leaves a tag out (when every tag was set and last
+    /// pulled), then since instants on and just after those times, keyed by the instant.
+    pub unused: BTreeMap<Timestamp, Listing<UnusedItem>>,
     /// `quarantined`, paged.
     pub quarantine: Listing<QuarantineRecord>,
 }
@@ -259,9 +259,7 @@ pub async fn snapshot(store: &dyn Storage) -> StoreSnapshot {
         .await;
         repositories_by_registry.insert(registry.clone(), by_registry);
         let inventory = read_list(&format!("inventory of {registry}"), page, async |p| {
-            store
-                .inventory(&InventoryQuery { registry: Some(registry.clone()), unused_since: None, page: p })
-                .await
+            store.inventory(&InventoryQuery { registry: Some(registry.clone()), page: p }).await
         })
         .await;
         inventory_by_registry.insert(registry.clone(), inventory);
@@ -348,10 +346,10 @@ pub async fn snapshot(store: &dyn Storage) -> StoreSnapshot {
     let filtered_events = filtered_events(store, &log, &mut raws).await;
 
     let inventory = read_list("inventory", page, async |p| {
-        store.inventory(&InventoryQuery { registry: None, unused_since: None, page: p }).await
+        store.inventory(&InventoryQuery { registry: None, page: p }).await
     })
     .await;
-    let unused_inventory = unused_inventory(store, &inventory.items, page).await;
+    let unused = unused(store, page).await;
     let quarantine = read_list("quarantine", page, async |p| store.quarantined(&p).await).await;
 
     StoreSnapshot {
@@ -365,32 +363,32 @@ pub async fn snapshot(store: &dyn Storage) -> StoreSnapshot {
         filtered_events,
         inventory,
         inventory_by_registry,
-        unused_inventory,
+        unused,
         quarantine,
     }
 }
 
-/// The inventory unused since a few instants: on and one microsecond after times the
-/// inventory shows, where a comparison off by one would tell.
-async fn unused_inventory(
-    store: &dyn Storage,
-    inventory: &[InventoryItem],
-    page: u32,
-) -> BTreeMap<Timestamp, Listing<InventoryItem>> {
+/// The tags unused since a few instants: the latest there is, which leaves none out and so
+/// shows when each was set and last pulled; then on and one microsecond after times those
+/// show, where a comparison off by one would tell.
+async fn unused(store: &dyn Storage, page: u32) -> BTreeMap<Timestamp, Listing<UnusedItem>> {
+    let list = async |since: Timestamp| {
+        read_list(&format!("unused since {since}"), page, async |p| {
+            store.unused(&UnusedQuery { registry: None, since, page: p }).await
+        })
+        .await
+    };
+    // The last microsecond of year 9999, the latest RFC 3339 writes.
+    let end = Timestamp::from_unix_micros(253_402_300_799_999_999);
+    let every = list(end).await;
     let times: BTreeSet<Timestamp> =
-        inventory.iter().flat_map(|i| std::iter::once(i.pushed_at).chain(i.last_pulled)).collect();
+        every.items.iter().flat_map(|u| std::iter::once(u.pushed_at).chain(u.last_pulled)).collect();
     // Spread over the range rather than the first few, and never more than FILTER_VALUES.
     let step = times.len().div_ceil(FILTER_VALUES).max(1);
-    let mut out = BTreeMap::new();
+    let mut out = BTreeMap::from([(end, every)]);
     for t in times.into_iter().step_by(step) {
         for instant in [t, Timestamp::from_unix_micros(t.unix_micros().saturating_add(1))] {
-            let unused = read_list(&format!("inventory unused since {instant}"), page, async |p| {
-                store
-                    .inventory(&InventoryQuery { registry: None, unused_since: Some(instant), page: p })
-                    .await
-            })
-            .await;
-            out.insert(instant, unused);
+            out.insert(instant, list(instant).await);
         }
     }
     out

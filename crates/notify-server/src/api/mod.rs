@@ -17,6 +17,8 @@
 //! | `GET /api/v1/events` | the event log, filtered, newest first, paged |
 //! | `GET /api/v1/inventory` | every live tag, for migration: a JSON page, or all pages as NDJSON with `Accept: application/x-ndjson` |
 //! | `GET /api/v1/inventory.ndjson` | the same, always NDJSON, streamed through all pages |
+//! | `GET /api/v1/unused` | the live tags unused since `since`, with when each was pushed and last pulled; JSON or NDJSON like the inventory |
+//! | `GET /api/v1/unused.ndjson` | the same, always NDJSON |
 //! | `GET /api/v1/quarantine` | events that could not be modelled, newest first, paged |
 //!
 //! Lists answer `{"items": [...], "next": "<cursor>" | null}`; pass `next` back as `cursor`.
@@ -26,31 +28,29 @@
 
 pub mod model;
 mod params;
+mod stream;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use axum::Json;
-use axum::body::{Body, Bytes};
 use axum::extract::{MatchedPath, Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use notify_core::query::{
-    DEFAULT_PAGE_SIZE, EventQuery, InventoryQuery, MAX_PAGE_SIZE, NameMatch, RepositoryQuery,
+    DEFAULT_PAGE_SIZE, EventQuery, InventoryQuery, MAX_PAGE_SIZE, NameMatch, RepositoryQuery, UnusedQuery,
 };
-use notify_core::{Action, Digest, PageRequest, RepoRef, RepositoryName, Storage, Tag};
+use notify_core::{Action, Digest, PageRequest, RepoRef, RepositoryName, Tag};
 
 use crate::error::{ApiError, ErrorBody};
-use crate::metrics::Metrics;
 use crate::state::AppState;
 use model::{
     DigestInfo, DigestLocationPage, EventPage, InventoryItem, InventoryPage, QuarantinePage, ReferrerPage,
-    RepositoryPage, RepositoryStats, TagHistoryPage, TagPage,
+    RepositoryPage, RepositoryStats, TagHistoryPage, TagPage, UnusedItem, UnusedPage,
 };
 use params::{
     ApiQuery, EventsParams, InventoryParams, PageParams, RepositoriesParams, RepositoryParams,
-    TagHistoryParams, TagsParams,
+    TagHistoryParams, TagsParams, UnusedParams,
 };
 
 /// The media type of the streamed inventory.
@@ -351,12 +351,7 @@ pub(crate) async fn inventory(
     headers: HeaderMap,
     ApiQuery(p): ApiQuery<InventoryParams>,
 ) -> Result<Response, ApiError> {
-    if accepts_ndjson(&headers) {
-        return inventory_stream(&app, p).await;
-    }
-    let query = inventory_query(&app, p, DEFAULT_PAGE_SIZE)?;
-    let page = app.read("inventory", app.shared().store.inventory(&query)).await?;
-    Ok(Json(InventoryPage::from(page)).into_response())
+    stream::page_or_stream(&app, &headers, |limit| inventory_query(&app, p, limit)).await
 }
 
 /// Every live tag as NDJSON, one item per line, streamed through all pages.
@@ -377,7 +372,58 @@ pub(crate) async fn inventory_ndjson(
     State(app): State<AppState>,
     ApiQuery(p): ApiQuery<InventoryParams>,
 ) -> Result<Response, ApiError> {
-    inventory_stream(&app, p).await
+    stream::ndjson(&app, inventory_query(&app, p, MAX_PAGE_SIZE)?).await
+}
+
+/// The live tags nobody has used since an instant, with when each was pushed and last pulled:
+/// one JSON page, or every page as NDJSON when the client accepts `application/x-ndjson`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/unused",
+    tag = "query",
+    params(
+        UnusedParams,
+        ("Accept" = Option<String>, Header, description = "application/x-ndjson streams every page as NDJSON"),
+    ),
+    responses(
+        (status = 200, description = "A page of the unused tags (JSON), or all of them (NDJSON, one item per line)",
+            content(
+                (UnusedPage = "application/json"),
+                (UnusedItem = "application/x-ndjson"),
+            )),
+        (status = 400, description = "Invalid parameter or cursor", body = ErrorBody),
+        (status = 401, description = "Missing or wrong read token", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    ),
+    security(("api_bearer" = []))
+)]
+pub(crate) async fn unused(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    ApiQuery(p): ApiQuery<UnusedParams>,
+) -> Result<Response, ApiError> {
+    stream::page_or_stream(&app, &headers, |limit| unused_query(&app, p, limit)).await
+}
+
+/// The unused tags as NDJSON, one item per line, streamed through all pages.
+#[utoipa::path(
+    get,
+    path = "/api/v1/unused.ndjson",
+    tag = "query",
+    params(UnusedParams),
+    responses(
+        (status = 200, description = "All of the unused tags, one item per line", content((UnusedItem = "application/x-ndjson"))),
+        (status = 400, description = "Invalid parameter or cursor", body = ErrorBody),
+        (status = 401, description = "Missing or wrong read token", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    ),
+    security(("api_bearer" = []))
+)]
+pub(crate) async fn unused_ndjson(
+    State(app): State<AppState>,
+    ApiQuery(p): ApiQuery<UnusedParams>,
+) -> Result<Response, ApiError> {
+    stream::ndjson(&app, unused_query(&app, p, MAX_PAGE_SIZE)?).await
 }
 
 /// Events that could not be modelled, newest first.
@@ -410,69 +456,16 @@ fn inventory_query(
 ) -> Result<InventoryQuery, ApiError> {
     Ok(InventoryQuery {
         registry: p.registry.as_deref().map(|r| params::registry(&app.shared().policy, r)).transpose()?,
-        unused_since: p.unused_since.as_deref().map(|s| params::timestamp("unused_since", s)).transpose()?,
         page: params::page(p.limit, p.cursor, default_limit)?,
     })
 }
 
-fn accepts_ndjson(headers: &HeaderMap) -> bool {
-    headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
-        |range| {
-            let essence = range.split(';').next().unwrap_or("").trim();
-            essence.eq_ignore_ascii_case(NDJSON)
-        },
-    )
-}
-
-/// Streams the inventory page by page. The first page is fetched before answering, so that a
-/// bad cursor or an unavailable store still gets its proper status; a failure after the
-/// answer has started aborts the body, which the client sees as a truncated transfer rather
-/// than a silently short inventory.
-async fn inventory_stream(app: &AppState, p: InventoryParams) -> Result<Response, ApiError> {
-    let query = inventory_query(app, p, MAX_PAGE_SIZE)?;
-    let store = Arc::clone(&app.shared().store);
-    let first = app.read("inventory", store.inventory(&query)).await?;
-    let metrics = app.metrics().clone();
-
-    enum Step {
-        Emit(notify_core::Page<notify_core::query::InventoryItem>, InventoryQuery),
-        Done,
-    }
-    let stream = futures_util::stream::unfold(
-        (Step::Emit(first, query), store, metrics),
-        |(step, store, metrics): (Step, Arc<dyn Storage>, Metrics)| async move {
-            let Step::Emit(page, mut query) = step else { return None };
-            let mut lines = Vec::with_capacity(page.items.len() * 200);
-            for item in page.items {
-                // Serialising a struct of strings into a Vec cannot fail.
-                if serde_json::to_writer(&mut lines, &InventoryItem::from(item)).is_ok() {
-                    lines.push(b'\n');
-                }
-            }
-            let next = match page.next {
-                None => Step::Done,
-                Some(cursor) => {
-                    query.page = PageRequest { after: Some(cursor), limit: query.page.limit };
-                    match store.inventory(&query).await {
-                        Ok(next_page) => Step::Emit(next_page, query),
-                        Err(e) => {
-                            metrics.store_error("inventory", &e);
-                            tracing::warn!(error = %e, "inventory stream aborted");
-                            // The lines of this page are lost with the aborted transfer anyway.
-                            return Some((
-                                Err(std::io::Error::other(e.to_string())),
-                                (Step::Done, store, metrics),
-                            ));
-                        }
-                    }
-                }
-            };
-            Some((Ok::<_, std::io::Error>(Bytes::from(lines)), (next, store, metrics)))
-        },
-    );
-    let mut response = Body::from_stream(stream).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(NDJSON));
-    Ok(response)
+fn unused_query(app: &AppState, p: UnusedParams, default_limit: u32) -> Result<UnusedQuery, ApiError> {
+    Ok(UnusedQuery {
+        registry: p.registry.as_deref().map(|r| params::registry(&app.shared().policy, r)).transpose()?,
+        since: params::timestamp("since", &p.since)?,
+        page: params::page(p.limit, p.cursor, default_limit)?,
+    })
 }
 
 /// How many pages of repository names are scanned to find which registry has a repository

@@ -453,12 +453,6 @@ pub struct InventoryItem {
     pub digest: notify_core::Digest,
     /// Media type of that content, as known.
     pub media_type: Option<String>,
-    /// When the tag was set to `digest`.
-    #[schema(value_type = String, format = DateTime)]
-    pub pushed_at: notify_core::Timestamp,
-    /// The newest counted pull of the tag, or of its digest in this repository.
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub last_pulled: Option<notify_core::Timestamp>,
 }
 
 impl From<core::InventoryItem> for InventoryItem {
@@ -469,8 +463,45 @@ impl From<core::InventoryItem> for InventoryItem {
             tag: i.tag,
             digest: i.digest,
             media_type: i.media_type,
-            pushed_at: i.pushed_at,
-            last_pulled: i.last_pulled,
+        }
+    }
+}
+
+/// A live tag nobody has used since the instant asked about.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UnusedItem {
+    /// Registry.
+    pub registry: String,
+    /// Repository.
+    #[schema(value_type = String)]
+    pub repository: notify_core::RepositoryName,
+    /// Tag.
+    #[schema(value_type = String)]
+    pub tag: notify_core::Tag,
+    /// Digest the tag points at.
+    #[schema(value_type = String)]
+    pub digest: notify_core::Digest,
+    /// Media type of that content, as known.
+    pub media_type: Option<String>,
+    /// When the tag was set to `digest`.
+    #[schema(value_type = String, format = DateTime)]
+    pub pushed_at: notify_core::Timestamp,
+    /// The newest counted pull of the tag, or of its digest in this repository; `null` if none.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_pulled: Option<notify_core::Timestamp>,
+}
+
+impl From<core::UnusedItem> for UnusedItem {
+    fn from(u: core::UnusedItem) -> Self {
+        let i = u.item;
+        UnusedItem {
+            registry: i.registry,
+            repository: i.repository,
+            tag: i.tag,
+            digest: i.digest,
+            media_type: i.media_type,
+            pushed_at: u.pushed_at,
+            last_pulled: u.last_pulled,
         }
     }
 }
@@ -532,4 +563,5 @@ page_type!(DigestLocationPage, DigestLocation, "the repositories of a digest, by
 page_type!(ReferrerPage, Referrer, "the manifests referencing a digest, by digest then kind");
 page_type!(EventPage, LogEntry, "log entries, newest first");
 page_type!(InventoryPage, InventoryItem, "live tags of every repository, by registry, repository and tag");
+page_type!(UnusedPage, UnusedItem, "live tags unused since an instant, by registry, repository and tag");
 page_type!(QuarantinePage, QuarantineRecord, "quarantined events, newest first");

@@ -152,11 +152,25 @@ pub(crate) struct EventsParams {
 pub(crate) struct InventoryParams {
     /// Only this registry.
     pub(crate) registry: Option<String>,
-    /// Only tags unused since this time (RFC 3339): set before it, and pulled neither by name
-    /// nor by digest in their repository at or after it. Pulls are those the server counts
-    /// (by default manifest `GET`s, not `HEAD`s).
+    /// Items per page (1 to 1000; default 100 for JSON, 1000 per fetch for NDJSON).
+    #[param(minimum = 1, maximum = 1000)]
+    pub(crate) limit: Option<u32>,
+    /// Start after this position (the `next` value of a JSON page).
+    pub(crate) cursor: Option<String>,
+}
+
+/// The clean-up question.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct UnusedParams {
+    /// Only this registry.
+    pub(crate) registry: Option<String>,
+    /// The instant (RFC 3339; write `+` in an offset as `%2B`, or use `Z`): tags set before it
+    /// and pulled neither by name nor by digest in their repository at or after it. Pulls are
+    /// those the server counts (by default manifest `GET`s, not `HEAD`s).
     #[param(format = DateTime)]
-    pub(crate) unused_since: Option<String>,
+    pub(crate) since: String,
     /// Items per page (1 to 1000; default 100 for JSON, 1000 per fetch for NDJSON).
     #[param(minimum = 1, maximum = 1000)]
     pub(crate) limit: Option<u32>,

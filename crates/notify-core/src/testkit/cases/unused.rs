@@ -1,7 +1,7 @@
 //! The clean-up question: which images nobody has used since an instant.
 
 use super::{inventory_of, read_list};
-use crate::query::{InventoryItem, InventoryQuery};
+use crate::query::{InventoryItem, UnusedItem, UnusedQuery};
 use crate::testkit::builder::{EventBuilder, apply_all, test_digest, time};
 use crate::{Policy, Storage, Timestamp};
 
@@ -9,24 +9,22 @@ const HOST: &str = "unused.test";
 const APP: &str = "team/app";
 const WEB: &str = "team/web";
 
-/// The inventory's items as `repository:tag`, unused since `since` (all of them when `None`),
-/// of `registry` or all, read with pages of `limit`.
+/// The tags unused since `since`, of `registry` or all, read with pages of `limit`.
 async fn unused(
     store: &dyn Storage,
     registry: Option<&str>,
-    since: Option<Timestamp>,
+    since: Timestamp,
     limit: u32,
-) -> Vec<InventoryItem> {
-    read_list(&format!("inventory unused since {since:?} of {registry:?}"), limit, async |p| {
-        let query = InventoryQuery { registry: registry.map(str::to_owned), unused_since: since, page: p };
-        store.inventory(&query).await
+) -> Vec<UnusedItem> {
+    read_list(&format!("unused since {since} of {registry:?}"), limit, async |p| {
+        store.unused(&UnusedQuery { registry: registry.map(str::to_owned), since, page: p }).await
     })
     .await
     .items
 }
 
-fn names(items: &[InventoryItem]) -> Vec<String> {
-    items.iter().map(|i| format!("{}:{}", i.repository, i.tag)).collect()
+fn names(items: &[UnusedItem]) -> Vec<String> {
+    items.iter().map(|u| format!("{}:{}", u.item.repository, u.item.tag)).collect()
 }
 
 /// A tag is unused since an instant when it was set before it and neither it (by name) nor
@@ -60,16 +58,18 @@ pub async fn unused_since_lists_tags_neither_set_nor_pulled_since(store: &dyn St
     ];
     apply_all(store, &events, &Policy::default()).await;
 
-    let item = |repository: &str, tag: &str, n: u32, pushed: i64, pulled: Option<i64>| InventoryItem {
-        registry: HOST.to_owned(),
-        repository: repository.parse().expect("repository name"),
-        tag: tag.parse().expect("tag"),
-        digest: d(n),
-        media_type: Some(crate::media_type::OCI_MANIFEST.to_owned()),
+    let item = |repository: &str, tag: &str, n: u32, pushed: i64, pulled: Option<i64>| UnusedItem {
+        item: InventoryItem {
+            registry: HOST.to_owned(),
+            repository: repository.parse().expect("repository name"),
+            tag: tag.parse().expect("tag"),
+            digest: d(n),
+            media_type: Some(crate::media_type::OCI_MANIFEST.to_owned()),
+        },
         pushed_at: time(pushed),
         last_pulled: pulled.map(time),
     };
-    let everything = vec![
+    let everything = [
         item(APP, "a", 1, 10, Some(20)),
         item(APP, "b", 2, 10, Some(40)),
         item(APP, "c", 7, 45, Some(40)),
@@ -77,7 +77,8 @@ pub async fn unused_since_lists_tags_neither_set_nor_pulled_since(store: &dyn St
         item(APP, "e", 8, 50, None),
         item(WEB, "x", 1, 10, None),
     ];
-    assert_eq!(inventory_of(store, Some(HOST)).await, everything, "the inventory");
+    let listed: Vec<InventoryItem> = everything.iter().map(|u| u.item.clone()).collect();
+    assert_eq!(inventory_of(store, Some(HOST)).await, listed, "the inventory");
 
     let cases: [(i64, &[&str]); 8] = [
         (10, &[]),
@@ -91,26 +92,26 @@ pub async fn unused_since_lists_tags_neither_set_nor_pulled_since(store: &dyn St
     ];
     for (since, expected) in cases {
         for limit in [1, 2, 1000] {
-            let found = unused(store, Some(HOST), Some(time(since)), limit).await;
+            let found = unused(store, Some(HOST), time(since), limit).await;
             assert_eq!(names(&found), expected, "unused since {since}s, pages of {limit}");
-            let same: Vec<&InventoryItem> = everything
+            let same: Vec<&UnusedItem> = everything
                 .iter()
-                .filter(|i| expected.contains(&&*format!("{}:{}", i.repository, i.tag)))
+                .filter(|u| expected.contains(&&*format!("{}:{}", u.item.repository, u.item.tag)))
                 .collect();
             assert_eq!(found.iter().collect::<Vec<_>>(), same, "items unused since {since}s");
             assert!(
-                found.iter().all(|i| i.unused_since(time(since))),
+                found.iter().all(|u| u.unused_since(time(since))),
                 "every item unused since {since}s says so itself"
             );
         }
     }
     assert_eq!(
-        names(&unused(store, None, Some(time(30)), 2).await),
+        names(&unused(store, None, time(30), 2).await),
         ["team/app:a", "team/app:d", "team/web:x"],
         "unused since 30s in all registries"
     );
     assert!(
-        unused(store, Some("elsewhere.test"), Some(time(60)), 2).await.is_empty(),
+        unused(store, Some("elsewhere.test"), time(60), 2).await.is_empty(),
         "another registry has nothing unused"
     );
 }

@@ -27,8 +27,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use notify_core::query::{EventQuery, InventoryQuery, NameMatch, RepositoryQuery};
-use notify_core::{Action, Command, Cursor, Digest, PageRequest, RepoRef, Storage, Tag};
+use notify_core::query::{EventQuery, InventoryQuery, NameMatch, RepositoryQuery, UnusedQuery};
+use notify_core::{Action, Command, Cursor, Digest, PageRequest, RepoRef, Storage, Tag, Timestamp};
 use notify_store_sqlite::{SqliteConfig, SqliteStore, Synchronous};
 
 use crate::workload::{Rng, Work, Workload};
@@ -362,10 +362,7 @@ async fn reads(store: &SqliteStore, s: &Samples, n: usize, seed: u64) -> Result<
     })
     .await?;
     measure("inventory, first page of 1000", n, &mut rng, |_| async {
-        store
-            .inventory(&InventoryQuery { registry: None, unused_since: None, page: page(1000) })
-            .await
-            .map(|p| p.items.len())
+        store.inventory(&InventoryQuery { registry: None, page: page(1000) }).await.map(|p| p.items.len())
     })
     .await?;
     measure("inventory, 1000 after a random repository", n, &mut rng, |rng| {
@@ -373,11 +370,19 @@ async fn reads(store: &SqliteStore, s: &Samples, n: usize, seed: u64) -> Result<
         async move {
             let after = Some(Cursor::from_key(&[r.registry, r.repository.to_string(), String::new()]));
             store
-                .inventory(&InventoryQuery {
-                    registry: None,
-                    unused_since: None,
-                    page: PageRequest { after, limit: 1000 },
-                })
+                .inventory(&InventoryQuery { registry: None, page: PageRequest { after, limit: 1000 } })
+                .await
+                .map(|p| p.items.len())
+        }
+    })
+    .await?;
+    measure("unused since the middle, 1000 after a random repository", n, &mut rng, |rng| {
+        let r = pick(rng, &s.repos).clone();
+        let since = Timestamp::from_unix_micros(s.middle_micros);
+        async move {
+            let after = Some(Cursor::from_key(&[r.registry, r.repository.to_string(), String::new()]));
+            store
+                .unused(&UnusedQuery { registry: None, since, page: PageRequest { after, limit: 1000 } })
                 .await
                 .map(|p| p.items.len())
         }
