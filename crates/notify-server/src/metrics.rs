@@ -14,7 +14,7 @@
 //! | `notify_webhook_rejected_total` | `reason` | webhook requests refused before their events were read: `unauthorized`, `too_large`, `content_type`, `malformed` |
 //! | `notify_store_backlog` | | events acknowledged and not yet projected (PostgreSQL with deferred projection; 0 otherwise), read from the store at each scrape |
 //! | `notify_events_pruned_total` | | log entries removed by the pruner (`log_retention`) |
-//! | `notify_api_request_duration_seconds` | `route`, `status` | time from a query's arrival to its response head, by route template (`/api/v1/tags`, `/api/v1/digests/{digest}`…) and status class (`2xx`, `4xx`, `5xx`); a streamed inventory's body continues after it |
+//! | `notify_api_request_duration_seconds` | `route`, `status` | time from a query's arrival to its response head, by route template (`/api/v1/tags`, `/api/v1/digests/{digest}`…) and status class (`2xx`, `4xx`, `5xx`); a streamed list's body (inventory, unused) continues after it |
 
 use notify_core::{Action, StorageError};
 use prometheus::{

@@ -18,8 +18,8 @@ use crate::webhook;
     info(
         title = "registry-notify",
         description = "Receives container-registry (CNCF distribution) webhook notifications and \
-            answers queries about repositories, tags, digests, the event log, statistics and the \
-            migration inventory.",
+            answers queries about repositories, tags, digests, the event log, statistics, the \
+            migration inventory and the tags nobody uses.",
     ),
     tags(
         (name = "webhook", description = "Where the registry posts its notifications"),

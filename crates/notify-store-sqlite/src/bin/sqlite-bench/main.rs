@@ -376,7 +376,7 @@ async fn reads(store: &SqliteStore, s: &Samples, n: usize, seed: u64) -> Result<
         }
     })
     .await?;
-    measure("unused since the middle, 1000 after a random repository", n, &mut rng, |rng| {
+    measure("unused since mid-log, 1000 after a random one", n, &mut rng, |rng| {
         let r = pick(rng, &s.repos).clone();
         let since = Timestamp::from_unix_micros(s.middle_micros);
         async move {
