@@ -385,11 +385,6 @@ fn paginate<T>(
 }
 
 /// Ascending string keys: is `have` strictly after `cursor`?
-/// The inventory's sort key: registry, repository, tag.
-fn inventory_key(i: &InventoryItem) -> Vec<String> {
-    vec![i.registry.clone(), i.repository.to_string(), i.tag.to_string()]
-}
-
 fn inventory_after(i: &InventoryItem, cursor: &[String]) -> bool {
     after_asc(&[&i.registry, i.repository.as_str(), i.tag.as_str()], cursor)
 }
@@ -608,13 +603,13 @@ impl Storage for MemoryStore {
     async fn inventory(&self, query: &InventoryQuery) -> Result<Page<InventoryItem>, StorageError> {
         let state = self.lock();
         let items = state.live_items(query.registry.as_deref()).map(|u| u.item);
-        paginate(items, &query.page, 3, inventory_key, |i, c| Ok(inventory_after(i, c)))
+        paginate(items, &query.page, 3, InventoryItem::sort_key, |i, c| Ok(inventory_after(i, c)))
     }
 
     async fn unused(&self, query: &UnusedQuery) -> Result<Page<UnusedItem>, StorageError> {
         let state = self.lock();
         let items = state.live_items(query.registry.as_deref()).filter(|u| u.unused_since(query.since));
-        paginate(items, &query.page, 3, |u| inventory_key(&u.item), |u, c| Ok(inventory_after(&u.item, c)))
+        paginate(items, &query.page, 3, |u| u.item.sort_key(), |u, c| Ok(inventory_after(&u.item, c)))
     }
 
     async fn quarantined(&self, page: &QuarantineQuery) -> Result<Page<QuarantineRecord>, StorageError> {

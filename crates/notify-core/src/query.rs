@@ -473,6 +473,14 @@ pub struct InventoryItem {
     pub media_type: Option<String>,
 }
 
+impl InventoryItem {
+    /// The inventory's sort key, `[registry, repository, tag]`: what its cursors and those of
+    /// [`UnusedQuery`] hold.
+    pub fn sort_key(&self) -> Vec<String> {
+        vec![self.registry.clone(), self.repository.to_string(), self.tag.to_string()]
+    }
+}
+
 /// The clean-up question: the live tags nobody has used since an instant, in the inventory's
 /// order and with its cursor key, `[registry, repository, tag]`.
 ///

@@ -60,11 +60,6 @@ impl TagDoc {
     }
 }
 
-/// The inventory's sort key: registry, repository, tag.
-fn inventory_key(i: &InventoryItem) -> Vec<String> {
-    vec![i.registry.clone(), i.repository.to_string(), i.tag.to_string()]
-}
-
 /// The key of a newest-first list's cursor: `(micros, id)`; checked before anything is read,
 /// so a malformed cursor is refused even where the list is empty.
 fn time_cursor(page: &PageRequest) -> Result<Option<(i64, String)>> {
@@ -617,7 +612,7 @@ impl MongoStore {
         let limit = limit_of(&query.page);
         let live = self.live_tag_page(query.registry.as_deref(), &query.page, None).await?;
         let items = self.inventory_items(&live).await?;
-        Ok(Page::from_overfetch(items, limit, inventory_key))
+        Ok(Page::from_overfetch(items, limit, InventoryItem::sort_key))
     }
 
     pub(crate) async fn read_unused(&self, query: &UnusedQuery) -> Result<Page<UnusedItem>> {
@@ -634,7 +629,7 @@ impl MongoStore {
                 last_pulled: decode::time(&t.doc, "last_pulled")?.max(link_pulled),
             });
         }
-        Ok(Page::from_overfetch(items, limit, |u| inventory_key(&u.item)))
+        Ok(Page::from_overfetch(items, limit, |u| u.item.sort_key()))
     }
 
     /// Live tags in inventory order after the page's cursor, one more than the page holds;

@@ -75,10 +75,6 @@ pub(crate) fn bound(micros: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(m).unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
-fn inventory_key(i: &InventoryItem) -> Vec<String> {
-    vec![i.registry.clone(), i.repository.to_string(), i.tag.to_string()]
-}
-
 fn parse<T: std::str::FromStr>(what: &str, s: String) -> Result<T, StorageError>
 where
     T::Err: std::fmt::Display,
@@ -594,38 +590,35 @@ impl PgStore {
         &self,
         q: &InventoryQuery,
     ) -> Result<Page<InventoryItem>, StorageError> {
-        let items = self.live_tags(q.registry.as_ref(), &q.page, None).await?;
-        let items = items.into_iter().map(|(item, _)| item).collect();
-        Ok(Page::from_overfetch(items, q.page.effective_limit(), inventory_key))
+        let items = self.live_tags(q.registry.as_ref(), &q.page, None, |_, item| item).await?;
+        Ok(Page::from_overfetch(items, q.page.effective_limit(), InventoryItem::sort_key))
     }
 
     /// The inventory's walk, with each tag's use read and filtered on as well: the tag row's
     /// set time and last pull, and its link's last pull (two lookups a tag that the plain
     /// inventory, answered from one index, does not pay).
     pub(crate) async fn list_unused(&self, q: &UnusedQuery) -> Result<Page<UnusedItem>, StorageError> {
-        let rows = self.live_tags(q.registry.as_ref(), &q.page, Some(q.since)).await?;
-        let items = rows
-            .into_iter()
-            .map(|(item, used)| {
-                let (pushed_at, last_pulled) = used.ok_or_else(|| StorageError::Internal {
-                    message: "a tag of the unused list read without its use".to_owned(),
-                    source: None,
-                })?;
-                Ok(UnusedItem { item, pushed_at, last_pulled })
+        let items = self
+            .live_tags(q.registry.as_ref(), &q.page, Some(q.since), |row, item| UnusedItem {
+                item,
+                pushed_at: time(row.get(5)),
+                last_pulled: opt_time(row.get(6)).max(opt_time(row.get(7))),
             })
-            .collect::<Result<Vec<_>, StorageError>>()?;
-        Ok(Page::from_overfetch(items, q.page.effective_limit(), |u| inventory_key(&u.item)))
+            .await?;
+        Ok(Page::from_overfetch(items, q.page.effective_limit(), |u| u.item.sort_key()))
     }
 
-    /// Live tags in inventory order after `page`'s cursor, one more than the page holds;
-    /// with `unused_since`, only those unused since it, each with when it was set and last
-    /// pulled.
-    async fn live_tags(
+    /// Live tags in inventory order after `page`'s cursor, one more than the page holds, each
+    /// made by `item` from its row and its inventory item; with `unused_since`, only those
+    /// unused since it, and the row also holds the tag's set time (5), last pull (6) and its
+    /// link's last pull (7).
+    async fn live_tags<T>(
         &self,
         registry_filter: Option<&String>,
         page: &PageRequest,
         unused_since: Option<Timestamp>,
-    ) -> Result<Vec<(InventoryItem, Option<(Timestamp, Option<Timestamp>)>)>, StorageError> {
+        item: impl Fn(&Row, InventoryItem) -> T,
+    ) -> Result<Vec<T>, StorageError> {
         let s = &self.sql.schema;
         let want = page.effective_limit() + 1;
         // The first batch starts at the cursor's repository, after its tag; the next ones
@@ -703,16 +696,14 @@ impl PgStore {
                     (registry, name) = (r, n);
                 }
                 let Some(tag) = row.get::<_, Option<String>>(2) else { continue };
-                let item = InventoryItem {
+                let listed = InventoryItem {
                     registry: registry.clone(),
                     repository: parse("repository name", name.clone())?,
                     tag: parse("tag", tag)?,
                     digest: parse("digest", row.get(3))?,
                     media_type: row.get(4),
                 };
-                let used =
-                    unused_since.map(|_| (time(row.get(5)), opt_time(row.get(6)).max(opt_time(row.get(7)))));
-                items.push((item, used));
+                items.push(item(row, listed));
             }
             first = false;
             seen += repos;

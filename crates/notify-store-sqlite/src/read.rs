@@ -566,16 +566,12 @@ pub(crate) fn repository_stats(
 
 pub(crate) fn inventory(conn: &Connection, q: &InventoryQuery) -> Result<Page<InventoryItem>, StorageError> {
     let items = live_tags(conn, q.registry.as_ref(), &q.page, None)?.into_iter().map(|u| u.item).collect();
-    Ok(Page::from_overfetch(items, q.page.effective_limit(), inventory_key))
+    Ok(Page::from_overfetch(items, q.page.effective_limit(), InventoryItem::sort_key))
 }
 
 pub(crate) fn unused(conn: &Connection, q: &UnusedQuery) -> Result<Page<UnusedItem>, StorageError> {
     let items = live_tags(conn, q.registry.as_ref(), &q.page, Some(q.since))?;
-    Ok(Page::from_overfetch(items, q.page.effective_limit(), |u| inventory_key(&u.item)))
-}
-
-fn inventory_key(i: &InventoryItem) -> Vec<String> {
-    vec![i.registry.clone(), i.repository.to_string(), i.tag.to_string()]
+    Ok(Page::from_overfetch(items, q.page.effective_limit(), |u| u.item.sort_key()))
 }
 
 /// A page of live tags in inventory order, one more than the page holds; with `unused_since`,

@@ -53,7 +53,7 @@ use params::{
     TagHistoryParams, TagsParams, UnusedParams,
 };
 
-/// The media type of the streamed inventory.
+/// The media type of the streamed lists (the inventory, the unused tags).
 pub const NDJSON: &str = "application/x-ndjson";
 
 /// Refuses reads without the configured read token.
