@@ -258,6 +258,51 @@ pub struct TagHistoryEntry {
     pub previous: Option<Digest>,
 }
 
+impl TagHistoryEntry {
+    /// The page of a tag's history as it stood at `at`: it starts with the change in force at
+    /// that instant (the newest at or before it) and goes back from there. So the first entry
+    /// of `page_at(t, PageRequest::first(1))` tells where the tag pointed at `t`: its `digest`,
+    /// or `None` when the tag was deleted then; no entry at all, it did not exist yet.
+    ///
+    /// The page's own cursor is kept when it lies further back than `at` (the `next` of a page
+    /// of this listing does), and so is a cursor that is not a position of this list, for the
+    /// store to refuse.
+    ///
+    /// ```
+    /// # notify_core::testkit::block_on(async {
+    /// use notify_core::query::{PageRequest, TagHistoryEntry};
+    /// use notify_core::testkit::builder::{DEFAULT_HOST, EventBuilder, apply_all, test_digest, time};
+    /// use notify_core::{MemoryStore, Policy, RepoRef, Storage};
+    /// let store = MemoryStore::new();
+    /// let push = |id, at, n| EventBuilder::push(id, time(at), "app").manifest(&test_digest(n), 400).tag("latest");
+    /// apply_all(&store, &[push("a", 10, 1), push("b", 20, 2)], &Policy::default()).await;
+    /// let repo = RepoRef { registry: DEFAULT_HOST.into(), repository: "app".parse().unwrap() };
+    /// let tag = "latest".parse().unwrap();
+    /// let then = TagHistoryEntry::page_at(time(15), PageRequest::first(1));
+    /// let page = store.tag_history(&repo, &tag, &then).await.unwrap();
+    /// assert_eq!(page.items[0].digest, Some(test_digest(1)));
+    /// # });
+    /// ```
+    pub fn page_at(at: Timestamp, page: PageRequest) -> PageRequest {
+        // Newest first by `(micros, event id)`: what comes strictly after `(at + 1 µs, "")` is
+        // at or before `at`, whatever its id.
+        let start = (at.unix_micros().saturating_add(1), String::new());
+        let further_back = match &page.after {
+            None => false,
+            Some(cursor) => cursor
+                .to_key(2)
+                .ok()
+                .and_then(|k| Some((k[0].parse::<i64>().ok()?, k[1].clone())))
+                .is_none_or(|key| key < start),
+        };
+        if further_back {
+            page
+        } else {
+            PageRequest { after: Some(Cursor::from_key(&[start.0.to_string(), start.1])), ..page }
+        }
+    }
+}
+
 /// Where a digest lives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DigestLocation {

@@ -154,6 +154,24 @@ async fn tags_history_and_stats_of_a_repository() {
         all_pages(&app, "/api/v1/tags/history?repository=library/alpine-test&tag=latest&limit=1").await;
     assert_eq!(&paged, items(&history));
 
+    // As it stood at an instant: from the change in force then, the boundary included.
+    let url = "/api/v1/tags/history?repository=library/alpine-test&tag=latest";
+    let (newest, oldest) = (&items(&history)[0], &items(&history)[1]);
+    let at = |t: &serde_json::Value| format!("{url}&at={}", t.as_str().unwrap());
+    assert_eq!(items(&get_ok(&app, &at(&oldest["at"])).await), std::slice::from_ref(oldest));
+    assert_eq!(items(&get_ok(&app, &at(&newest["at"])).await), items(&history));
+    assert_eq!(
+        items(&get_ok(&app, &format!("{url}&at=2000-01-01T00:00:00Z")).await),
+        &[] as &[serde_json::Value]
+    );
+    assert_eq!(
+        &all_pages(&app, &format!("{url}&at=2100-01-01T00:00:00%2B02:00&limit=1")).await,
+        items(&history)
+    );
+    let m = expect_error(&app, &format!("{url}&at=yesterday"), StatusCode::BAD_REQUEST, "invalid_parameter")
+        .await;
+    assert!(m.starts_with("at:"), "{m}");
+
     let stats =
         get_ok(&app, &format!("/api/v1/repositories/stats?registry={REGISTRY}&repository=alice/tool")).await;
     assert_eq!(stats["push_count"], 1);

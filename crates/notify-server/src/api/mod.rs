@@ -10,7 +10,7 @@
 //! | `GET /api/v1/repositories` | repositories, searchable (`prefix` or `q`), paged |
 //! | `GET /api/v1/repositories/stats` | statistics of one repository |
 //! | `GET /api/v1/tags` | live tags of one repository, paged |
-//! | `GET /api/v1/tags/history` | every change of one tag, newest first, paged |
+//! | `GET /api/v1/tags/history` | every change of one tag, newest first, paged; with `at`, as it stood at an instant |
 //! | `GET /api/v1/digests/{digest}` | everything known about a digest, with the first page of its repositories and referrers |
 //! | `GET /api/v1/digests/{digest}/repositories` | the repositories that hold or held a digest, paged |
 //! | `GET /api/v1/digests/{digest}/referrers` | the manifests that reference a digest, paged |
@@ -38,7 +38,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use notify_core::query::{
-    DEFAULT_PAGE_SIZE, EventQuery, InventoryQuery, MAX_PAGE_SIZE, NameMatch, RepositoryQuery, UnusedQuery,
+    DEFAULT_PAGE_SIZE, EventQuery, InventoryQuery, MAX_PAGE_SIZE, NameMatch, RepositoryQuery,
+    TagHistoryEntry, UnusedQuery,
 };
 use notify_core::{Action, Digest, PageRequest, RepoRef, RepositoryName, Tag};
 
@@ -173,7 +174,7 @@ pub(crate) async fn list_tags(
     Ok(Json(tags.into()))
 }
 
-/// Every change of one tag, newest first.
+/// Every change of one tag, newest first; with `at`, from the change in force at that instant.
 #[utoipa::path(
     get,
     path = "/api/v1/tags/history",
@@ -193,7 +194,10 @@ pub(crate) async fn tag_history(
     ApiQuery(p): ApiQuery<TagHistoryParams>,
 ) -> Result<Json<TagHistoryPage>, ApiError> {
     let tag: Tag = params::parse("tag", &p.tag)?;
-    let page = params::page(p.limit, p.cursor, DEFAULT_PAGE_SIZE)?;
+    let mut page = params::page(p.limit, p.cursor, DEFAULT_PAGE_SIZE)?;
+    if let Some(at) = &p.at {
+        page = TagHistoryEntry::page_at(params::timestamp("at", at)?, page);
+    }
     let repo = resolve_repository(&app, p.registry.as_deref(), &p.repository).await?;
     let history = app.read("tag_history", app.shared().store.tag_history(&repo, &tag, &page)).await?;
     Ok(Json(history.into()))

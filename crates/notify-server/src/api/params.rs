@@ -106,6 +106,12 @@ pub(crate) struct TagHistoryParams {
     pub(crate) repository: String,
     /// The tag, e.g. `latest`.
     pub(crate) tag: String,
+    /// The history as it stood at this instant (RFC 3339; write `+` in an offset as `%2B`, or
+    /// use `Z`): it starts with the change in force then, the newest at or before it, so the
+    /// first item tells where the tag pointed (`digest` null: deleted then; no item: it did not
+    /// exist yet). Keep it on the following pages, with their `cursor`.
+    #[param(format = DateTime)]
+    pub(crate) at: Option<String>,
     /// Items per page (1 to 1000, default 100).
     #[param(minimum = 1, maximum = 1000)]
     pub(crate) limit: Option<u32>,

@@ -4,9 +4,9 @@ use super::{
     digest_info, history_of, inventory_of, repo, repositories_of, some, stats_of, tag, tags_of, tombstone,
 };
 use crate::media_type::OCI_MANIFEST;
-use crate::query::{RepositoryQuery, TagHistoryEntry, TagSummary};
-use crate::testkit::builder::{DEFAULT_HOST, EventBuilder, apply_all, test_digest, time};
-use crate::{ContentKind, Digest, Policy, Storage, Timestamp};
+use crate::query::{Cursor, PageRequest, RepositoryQuery, TagHistoryEntry, TagSummary};
+use crate::testkit::builder::{DEFAULT_HOST, EventBuilder, apply_all, test_digest, time, time_micros};
+use crate::{ContentKind, Digest, Policy, Storage, StorageError, Timestamp};
 
 const REPO: &str = "team/app";
 
@@ -101,6 +101,78 @@ pub async fn tag_moves_are_listed_newest_first_with_the_previous_digest(store: &
     assert_eq!(tags_of(store, &r).await, vec![summary("stable", &m2, time(40), Some("carol"), 5)], "tags");
     assert_eq!(digest_info(store, m1.as_str()).await.repositories[0].tags, vec![], "tags at m1");
     assert_eq!(digest_info(store, m2.as_str()).await.repositories[0].tags, vec![tag("stable")], "tags at m2");
+}
+
+/// A tag's history read as it stood at an instant starts with the change in force then: a
+/// change at that very microsecond is in force, one a microsecond later is not, two changes
+/// at one instant are in the order of their ids, and the listing pages back from there.
+pub async fn a_tag_history_read_at_an_instant_starts_with_the_change_in_force_then(store: &dyn Storage) {
+    let (m1, m2, m3) = (test_digest(1), test_digest(2), test_digest(3));
+    let r = repo(DEFAULT_HOST, REPO);
+    let events = [
+        EventBuilder::push("h-5", time_micros(40_000_001), REPO).manifest(&m2, 400).tag("stable"),
+        push_tag("h-4b", 40, REPO, &m1, "stable"),
+        push_tag("h-1", 10, REPO, &m1, "stable").actor("alice"),
+        EventBuilder::delete("h-3", time(30), REPO).tag("stable").actor("bob"),
+        push_tag("h-2", 20, REPO, &m2, "stable"),
+        push_tag("h-4", 40, REPO, &m3, "stable"),
+        push_tag("o-1", 15, REPO, &m3, "other"),
+    ];
+    apply_all(store, &events, &Policy::default()).await;
+
+    let h5 = set(time_micros(40_000_001), "h-5", None, &m2, Some(&m1));
+    let h4b = set(time(40), "h-4b", None, &m1, Some(&m3));
+    let h4 = set(time(40), "h-4", None, &m3, None);
+    let h3 = removed(time(30), "h-3", Some("bob"), Some(&m2));
+    let h2 = set(time(20), "h-2", None, &m2, Some(&m1));
+    let h1 = set(time(10), "h-1", Some("alice"), &m1, None);
+    let stable = tag("stable");
+    let page = async |page: PageRequest| store.tag_history(&r, &stable, &page).await;
+    let at = async |t: Timestamp| {
+        let what = format!("history of stable at {t}");
+        let (mut items, mut next) = (Vec::new(), Some(TagHistoryEntry::page_at(t, PageRequest::first(2))));
+        while let Some(request) = next.take() {
+            let got = page(request).await.expect(&what);
+            assert!(got.items.len() <= 2, "{what}: a page of {} items", got.items.len());
+            items.extend(got.items);
+            next = got.next.map(|c| TagHistoryEntry::page_at(t, PageRequest { after: Some(c), limit: 2 }));
+        }
+        let whole = page(TagHistoryEntry::page_at(t, PageRequest::first(1000))).await.expect(&what);
+        assert_eq!(whole.items, items, "{what}: pages of 2 against one page");
+        items
+    };
+    assert_eq!(at(time(5)).await, vec![], "before the first push");
+    assert_eq!(at(time(10)).await, vec![h1.clone()], "at the first push");
+    assert_eq!(at(time(29)).await, vec![h2.clone(), h1.clone()], "before the delete");
+    assert_eq!(at(time(30)).await, vec![h3.clone(), h2.clone(), h1.clone()], "at the delete");
+    let at_40 = vec![h4b.clone(), h4.clone(), h3.clone(), h2.clone(), h1.clone()];
+    assert_eq!(at(time(40)).await, at_40, "two pushes at one instant, the next a microsecond later");
+    let all = [vec![h5], at_40].concat();
+    assert_eq!(at(time_micros(40_000_001)).await, all, "at the last push");
+    assert_eq!(at(time(1_000_000)).await, all, "long after");
+    assert_eq!(history_of(store, &r, "stable").await, all, "the whole history");
+
+    // A cursor further back than the instant is kept; one before it is not.
+    let next = page(TagHistoryEntry::page_at(time(40), PageRequest::first(2)))
+        .await
+        .expect("history at 40")
+        .next
+        .expect("more than two changes at 40");
+    let from =
+        |t: Timestamp| TagHistoryEntry::page_at(t, PageRequest { after: Some(next.clone()), limit: 10 });
+    let items = async |p: PageRequest| page(p).await.expect("history").items;
+    assert_eq!(
+        items(from(time(50))).await,
+        vec![h3.clone(), h2.clone(), h1.clone()],
+        "the cursor is further back"
+    );
+    assert_eq!(items(from(time(20))).await, vec![h2, h1], "the instant is further back");
+    let garbage =
+        TagHistoryEntry::page_at(time(20), PageRequest { after: Some(Cursor::new("zz")), limit: 10 });
+    assert!(
+        matches!(page(garbage).await, Err(StorageError::InvalidCursor(_))),
+        "a cursor that is no position is the store's to refuse"
+    );
 }
 
 /// A tag delete removes the tag (not the content) and is a history entry; pushing the tag
