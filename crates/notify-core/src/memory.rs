@@ -10,8 +10,8 @@ use async_trait::async_trait;
 
 use crate::command::{Content, ContentReference, Count, Plan, RepoRef, Stamp};
 use crate::query::{
-    DIGEST_PAGE_SIZE, DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, Page,
-    QuarantineQuery, QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary,
+    DIGEST_PAGE_SIZE, DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, LiveTagFilter,
+    Page, QuarantineQuery, QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary,
     TagHistoryEntry, TagSummary, Tombstone, UnusedItem, UnusedQuery,
 };
 use crate::{
@@ -264,10 +264,12 @@ impl State {
         )
     }
 
-    /// Every live tag of one registry or all, in inventory order, with its use.
-    fn live_items<'a>(&'a self, registry: Option<&'a str>) -> impl Iterator<Item = UnusedItem> + 'a {
-        self.repos.keys().filter(move |(r, _)| registry.is_none_or(|want| want == r)).flat_map(move |k| {
-            self.live_tags_of(k).map(move |(tag, tag_state, digest, stamp, _)| {
+    /// Every live tag that passes `filter`, in inventory order, with its use.
+    fn live_items<'a>(&'a self, filter: &'a LiveTagFilter) -> impl Iterator<Item = UnusedItem> + 'a {
+        let repos = self.repos.keys().filter(|(r, n)| filter.matches_repository(r, n));
+        repos.flat_map(move |k| {
+            let live = self.live_tags_of(k).filter(|(tag, ..)| filter.tag.as_ref().is_none_or(|t| t == *tag));
+            live.map(move |(tag, tag_state, digest, stamp, _)| {
                 let link_pulled = self.links.get(&(k.clone(), digest.clone())).and_then(|l| l.last_pulled);
                 UnusedItem {
                     item: InventoryItem {
@@ -602,13 +604,13 @@ impl Storage for MemoryStore {
 
     async fn inventory(&self, query: &InventoryQuery) -> Result<Page<InventoryItem>, StorageError> {
         let state = self.lock();
-        let items = state.live_items(query.registry.as_deref()).map(|u| u.item);
+        let items = state.live_items(&query.filter).map(|u| u.item);
         paginate(items, &query.page, 3, InventoryItem::sort_key, |i, c| Ok(inventory_after(i, c)))
     }
 
     async fn unused(&self, query: &UnusedQuery) -> Result<Page<UnusedItem>, StorageError> {
         let state = self.lock();
-        let items = state.live_items(query.registry.as_deref()).filter(|u| u.unused_since(query.since));
+        let items = state.live_items(&query.filter).filter(|u| u.unused_since(query.since));
         paginate(items, &query.page, 3, |u| u.item.sort_key(), |u, c| Ok(inventory_after(&u.item, c)))
     }
 

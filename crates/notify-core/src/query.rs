@@ -493,12 +493,54 @@ pub struct RepositoryStats {
     pub deleted: Option<Tombstone>,
 }
 
+/// Which live tags the inventory and the unused list hold: those that match every condition
+/// given (none given: all of them).
+///
+/// ```
+/// use notify_core::query::{LiveTagFilter, NameMatch};
+///
+/// // Every `latest` of the repositories under `team/`, in any registry.
+/// let filter = LiveTagFilter {
+///     repository: Some(NameMatch::Prefix("team/".into())),
+///     tag: Some("latest".parse().unwrap()),
+///     ..LiveTagFilter::default()
+/// };
+/// assert!(filter.registry.is_none());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveTagFilter {
+    /// Only this registry.
+    pub registry: Option<String>,
+    /// Only the repositories whose names match, as in repository search.
+    pub repository: Option<NameMatch>,
+    /// Only this tag (tags are case-sensitive).
+    pub tag: Option<Tag>,
+}
+
+impl LiveTagFilter {
+    /// Only this registry.
+    pub fn registry(registry: impl Into<String>) -> Self {
+        LiveTagFilter { registry: Some(registry.into()), ..LiveTagFilter::default() }
+    }
+
+    /// Whether the tags of `repository` in `registry` may pass the filter.
+    pub fn matches_repository(&self, registry: &str, repository: &RepositoryName) -> bool {
+        self.registry.as_deref().is_none_or(|r| r == registry)
+            && self.repository.as_ref().is_none_or(|m| m.matches(repository.as_str()))
+    }
+
+    /// Whether the tag `tag` of `repository` in `registry` passes the filter.
+    pub fn matches(&self, registry: &str, repository: &RepositoryName, tag: &Tag) -> bool {
+        self.matches_repository(registry, repository) && self.tag.as_ref().is_none_or(|t| t == tag)
+    }
+}
+
 /// The migration inventory: every live tag, ordered by registry, repository, tag. Cursor key:
 /// `[registry, repository, tag]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InventoryQuery {
-    /// Only this registry.
-    pub registry: Option<String>,
+    /// Which live tags.
+    pub filter: LiveTagFilter,
     /// Which page.
     pub page: PageRequest,
 }
@@ -539,12 +581,12 @@ impl InventoryItem {
 ///
 /// // Tags set before 1 September 2026 and pulled neither by name nor by digest since.
 /// let query = UnusedQuery::since("2026-09-01T00:00:00Z".parse().unwrap());
-/// assert!(query.registry.is_none());
+/// assert!(query.filter.registry.is_none());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnusedQuery {
-    /// Only this registry.
-    pub registry: Option<String>,
+    /// Which live tags.
+    pub filter: LiveTagFilter,
     /// The instant.
     pub since: Timestamp,
     /// Which page.
@@ -554,7 +596,7 @@ pub struct UnusedQuery {
 impl UnusedQuery {
     /// The first page of every registry's tags unused since `since`.
     pub fn since(since: Timestamp) -> Self {
-        UnusedQuery { registry: None, since, page: PageRequest::default() }
+        UnusedQuery { filter: LiveTagFilter::default(), since, page: PageRequest::default() }
     }
 }
 

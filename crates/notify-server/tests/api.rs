@@ -371,6 +371,38 @@ async fn the_inventory_is_json_pages_or_one_ndjson_stream() {
     let filtered = get_ok(&app, "/api/v1/inventory?registry=elsewhere").await;
     assert!(items(&filtered).is_empty());
     expect_error(&app, "/api/v1/inventory.ndjson?cursor=00", StatusCode::BAD_REQUEST, "invalid_cursor").await;
+
+    // Repository names by prefix or substring (as in repository search), and a tag.
+    let tags = |items: &[serde_json::Value]| -> Vec<String> {
+        items
+            .iter()
+            .map(|i| format!("{}:{}", i["repository"].as_str().unwrap(), i["tag"].as_str().unwrap()))
+            .collect()
+    };
+    for (query, expected) in [
+        ("prefix=library/", vec!["library/alpine-test:latest", "library/multi:2.0"]),
+        ("q=MULTI", vec!["library/multi:2.0"]),
+        ("tag=latest", vec!["library/alpine-test:latest"]),
+        ("prefix=library/&tag=2.0", vec!["library/multi:2.0"]),
+        ("prefix=team/&tag=latest", vec![]),
+    ] {
+        let path = format!("/api/v1/inventory?{query}&limit=1");
+        assert_eq!(tags(&all_pages(&app, &path).await), expected, "{path}");
+        let answer =
+            get_with(&app, &format!("/api/v1/inventory.ndjson?{query}"), &[("authorization", &auth)]).await;
+        let lines: Vec<serde_json::Value> =
+            answer.text().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(tags(&lines), expected, "{query} as NDJSON");
+    }
+    let m =
+        expect_error(&app, "/api/v1/inventory?prefix=a&q=b", StatusCode::BAD_REQUEST, "invalid_parameter")
+            .await;
+    assert_eq!(m, "give either prefix or q, not both");
+    let m =
+        expect_error(&app, "/api/v1/inventory.ndjson?tag=-x", StatusCode::BAD_REQUEST, "invalid_parameter")
+            .await;
+    assert!(m.starts_with("tag:"), "{m}");
+    expect_error(&app, "/api/v1/inventory?q=", StatusCode::BAD_REQUEST, "invalid_parameter").await;
 }
 
 #[tokio::test]
@@ -422,6 +454,10 @@ async fn unused_lists_the_tags_neither_pushed_nor_pulled_since_an_instant() {
     assert!(
         items(&get_ok(&app, "/api/v1/unused?since=2026-11-22T20:57:00Z&registry=elsewhere").await).is_empty()
     );
+    let under = get_ok(&app, "/api/v1/unused?since=2026-11-22T20:57:00Z&prefix=library/&tag=latest").await;
+    assert_eq!(names(items(&under)), ["library/alpine-test:latest"]);
+    let under = get_ok(&app, "/api/v1/unused?since=2026-11-22T20:56:00Z&q=app&tag=1.0").await;
+    assert_eq!(names(items(&under)), ["team/app:1.0"]);
     for bad in ["", "since=yesterday", "since=", "since=2026-11-22", "since=2026-11-22T20:57:00Z&unknown=1"] {
         expect_error(&app, &format!("/api/v1/unused?{bad}"), StatusCode::BAD_REQUEST, "invalid_parameter")
             .await;

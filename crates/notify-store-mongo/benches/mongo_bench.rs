@@ -25,7 +25,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::synthetic::Synthetic;
-use notify_core::query::{EventQuery, InventoryQuery, NameMatch, PageRequest, RepositoryQuery, UnusedQuery};
+use notify_core::query::{
+    EventQuery, InventoryQuery, LiveTagFilter, NameMatch, PageRequest, RepositoryQuery, UnusedQuery,
+};
 use notify_core::testkit::builder::test_digest;
 use notify_core::{Plan, Policy, RepoRef, Storage, Timestamp};
 
@@ -203,7 +205,7 @@ async fn main() {
     });
     measure!("repository statistics", |i| async move { s.repository_stats(&repo(i * 7919)).await });
     measure!("inventory (first page of 100)", |_i| async {
-        s.inventory(&InventoryQuery { registry: None, page: page.clone() }).await
+        s.inventory(&InventoryQuery { filter: LiveTagFilter::default(), page: page.clone() }).await
     });
     // Unused since the newest event: nearly every tag, the query's longest walk.
     let newest = s
@@ -214,7 +216,7 @@ async fn main() {
         .first()
         .map_or(Timestamp::from_unix_micros(0), |e| e.timestamp);
     measure!("unused since the newest event", |_i| async {
-        s.unused(&UnusedQuery { registry: None, since: newest, page: page.clone() }).await
+        s.unused(&UnusedQuery { filter: LiveTagFilter::default(), since: newest, page: page.clone() }).await
     });
     measure!("quarantine (first page of 100)", |_i| async { s.quarantined(page).await });
 

@@ -23,7 +23,7 @@
 
 use mongodb::bson::{Bson, DateTime, Document, doc};
 use notify_core::command::{Content, Count};
-use notify_core::query::{EventQuery, NameMatch, QuarantineRecord};
+use notify_core::query::{EventQuery, LiveTagFilter, NameMatch, QuarantineRecord};
 use notify_core::{
     Command, ContentKind, Digest, LogEntry, ReferenceKind, RepoRef, Stamp, StorageError, Tag, Timestamp,
 };
@@ -829,17 +829,26 @@ pub fn tags_pointing_at(repos: &[(String, String)], digest: &Digest) -> Document
     f
 }
 
-/// Every tag that may be live, of one registry or all, strictly after the cursor
+/// Every tag that may be live and passes `filter`, strictly after the cursor
 /// `(registry, repository, tag)`; with `unused_since`, only tags set before it and not pulled
-/// by name at or after it (their digest's pulls are the link's, checked apart).
+/// by name at or after it (their digest's pulls are the link's, checked apart). `None` when
+/// no repository name can match.
 pub fn inventory_filter(
-    registry: Option<&str>,
+    filter: &LiveTagFilter,
     after: Option<(&str, &str, &str)>,
     unused_since: Option<Timestamp>,
-) -> Document {
+) -> Option<Document> {
     let mut f = Document::new();
-    if let Some(r) = registry {
+    if let Some(r) = &filter.registry {
         f.insert("registry", r);
+    }
+    if let Some(m) = &filter.repository {
+        if let Some(condition) = name_condition(m)? {
+            f.insert("repository", condition);
+        }
+    }
+    if let Some(t) = &filter.tag {
+        f.insert("tag", t.as_str());
     }
     if let Some(instant) = unused_since {
         let t = instant.unix_micros();
@@ -857,7 +866,7 @@ pub fn inventory_filter(
             ],
         );
     }
-    with_head(f)
+    Some(with_head(f))
 }
 
 /// Registry, repository, tag: the order of `inventory`.

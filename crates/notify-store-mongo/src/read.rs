@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use mongodb::bson::{Document, doc};
 use mongodb::options::FindOptions;
 use notify_core::query::{
-    DIGEST_PAGE_SIZE, DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, Page,
-    QuarantineQuery, QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary,
+    DIGEST_PAGE_SIZE, DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, LiveTagFilter,
+    Page, QuarantineQuery, QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary,
     TagHistoryEntry, TagSummary, UnusedItem, UnusedQuery,
 };
 use notify_core::{ContentKind, Digest, LogEntry, PageRequest, RepoRef, StorageError, Tag, Timestamp};
@@ -610,14 +610,14 @@ impl MongoStore {
 
     pub(crate) async fn read_inventory(&self, query: &InventoryQuery) -> Result<Page<InventoryItem>> {
         let limit = limit_of(&query.page);
-        let live = self.live_tag_page(query.registry.as_deref(), &query.page, None).await?;
+        let live = self.live_tag_page(&query.filter, &query.page, None).await?;
         let items = self.inventory_items(&live).await?;
         Ok(Page::from_overfetch(items, limit, InventoryItem::sort_key))
     }
 
     pub(crate) async fn read_unused(&self, query: &UnusedQuery) -> Result<Page<UnusedItem>> {
         let limit = limit_of(&query.page);
-        let live = self.live_tag_page(query.registry.as_deref(), &query.page, Some(query.since)).await?;
+        let live = self.live_tag_page(&query.filter, &query.page, Some(query.since)).await?;
         let links: BTreeSet<LinkKey> = live.iter().map(TagDoc::link_key).collect();
         let pulls = self.link_pulls(&links.into_iter().collect::<Vec<_>>()).await?;
         let mut items = Vec::with_capacity(live.len());
@@ -636,20 +636,21 @@ impl MongoStore {
     /// with `unused_since`, only those unused since it.
     async fn live_tag_page(
         &self,
-        registry: Option<&str>,
+        filter: &LiveTagFilter,
         page: &PageRequest,
         unused_since: Option<Timestamp>,
     ) -> Result<Vec<TagDoc>> {
         let key = page.after.as_ref().map(|c| c.to_key(3)).transpose()?;
+        // Only the repository name can rule everything out, whatever the cursor: checked once.
+        if builders::inventory_filter(filter, None, None).is_none() {
+            return Ok(Vec::new());
+        }
         self.live_tags_from(
             limit_of(page) + 1,
             key.map(|k| (k[0].clone(), k[1].clone(), k[2].clone())),
             |after| {
-                builders::inventory_filter(
-                    registry,
-                    after.map(|(r, n, t)| (r.as_str(), n.as_str(), t.as_str())),
-                    unused_since,
-                )
+                let after = after.map(|(r, n, t)| (r.as_str(), n.as_str(), t.as_str()));
+                builders::inventory_filter(filter, after, unused_since).unwrap_or_default()
             },
             builders::inventory_order(),
             |t| (t.repo.0.clone(), t.repo.1.clone(), t.tag.clone()),

@@ -4,7 +4,7 @@
 
 use mongodb::bson::{Bson, Document};
 use notify_core::command::{Content, ContentReference, Count, LinkVia};
-use notify_core::query::{EventQuery, NameMatch, QuarantineRecord};
+use notify_core::query::{EventQuery, LiveTagFilter, NameMatch, QuarantineRecord};
 use notify_core::{
     Action, Command, ContentKind, Digest, LogEntry, ReferenceKind, RepoRef, Stamp, Tag, Timestamp,
 };
@@ -294,9 +294,11 @@ fn tag_and_link_filters() {
         "tag_order": json(builders::tag_order()),
         "tag_heads_of": json(builders::tag_heads_of(&repos)),
         "tags_pointing_at": json(builders::tags_pointing_at(&repos, &digest(1))),
-        "inventory": json(builders::inventory_filter(None, None, None)),
-        "inventory_after": json(builders::inventory_filter(Some("registry.test"), Some(("registry.test", "team/app", "1.0")), None)),
-        "inventory_unused": json(builders::inventory_filter(None, None, Some(Timestamp::from_unix_micros(1_767_225_601_123_456)))),
+        "inventory": json(builders::inventory_filter(&LiveTagFilter::default(), None, None).unwrap()),
+        "inventory_after": json(builders::inventory_filter(&LiveTagFilter::registry("registry.test"), Some(("registry.test", "team/app", "1.0")), None).unwrap()),
+        "inventory_unused": json(builders::inventory_filter(&LiveTagFilter::default(), None, Some(Timestamp::from_unix_micros(1_767_225_601_123_456))).unwrap()),
+        "inventory_namespace_tag": json(builders::inventory_filter(&LiveTagFilter { repository: Some(NameMatch::Prefix("Team/".into())), tag: Some("latest".parse().unwrap()), ..LiveTagFilter::default() }, None, None).unwrap()),
+        "inventory_impossible_name": builders::inventory_filter(&LiveTagFilter { repository: Some(NameMatch::Substring("a b".into())), ..LiveTagFilter::default() }, None, None).is_none(),
         "inventory_order": json(builders::inventory_order()),
         "tag_history": json(builders::tag_history_filter(&repo(), &tag("1.0"), None)),
         "tag_history_after": json(builders::tag_history_filter(&repo(), &tag("1.0"), Some((1_767_225_601_123_456, "e1")))),

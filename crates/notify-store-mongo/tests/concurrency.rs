@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 
 use common::synthetic::Synthetic;
-use notify_core::query::{EventQuery, InventoryQuery, PageRequest, RepositoryQuery};
+use notify_core::query::{EventQuery, InventoryQuery, LiveTagFilter, PageRequest, RepositoryQuery};
 use notify_core::testkit::snapshot::read_pages;
 use notify_core::{ApplyOutcome, MemoryStore, Plan, Policy, RepoRef, Storage};
 
@@ -22,7 +22,7 @@ async fn answers(store: &dyn Storage, repos: &[RepoRef]) -> Vec<String> {
         out.push(format!("{:?}", tags.items));
     }
     let inventory = read_pages("inventory", 1000, async |p| {
-        store.inventory(&InventoryQuery { registry: None, page: p }).await
+        store.inventory(&InventoryQuery { filter: LiveTagFilter::default(), page: p }).await
     })
     .await;
     out.push(format!("{:?}", inventory.items));

@@ -34,7 +34,9 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use notify_core::query::{EventQuery, InventoryQuery, NameMatch, RepositoryQuery, UnusedQuery};
+use notify_core::query::{
+    EventQuery, InventoryQuery, LiveTagFilter, NameMatch, RepositoryQuery, TagHistoryEntry, UnusedQuery,
+};
 use notify_core::{
     Action, Actor, Descriptor, Digest, Event, PageRequest, Plan, Policy, RepoRef, RepositoryName, Request,
     Source, Storage, Tag, Target, Timestamp, translate,
@@ -805,18 +807,47 @@ async fn main() {
             let n = &names[(i * 101) % names.len()];
             notify_core::Cursor::from_key(&[REGISTRY.to_owned(), n.clone(), String::new()])
         });
-        let q = InventoryQuery { registry: None, page: PageRequest { after, limit: 1000 } };
+        let q = InventoryQuery { filter: LiveTagFilter::default(), page: PageRequest { after, limit: 1000 } };
+        async move { s.inventory(&q).await.expect("inventory").items.len() }
+    })
+    .await;
+    measure("inventory of a namespace (prefix), page of 1000", samples.min(50), |i| {
+        let filter = LiveTagFilter {
+            repository: Some(NameMatch::Prefix(format!("team{}/", (i * 7) % 250))),
+            ..LiveTagFilter::default()
+        };
+        let q = InventoryQuery { filter, page: PageRequest::first(1000) };
+        async move { s.inventory(&q).await.expect("inventory").items.len() }
+    })
+    .await;
+    measure("inventory of one tag, page of 1000", samples.min(50), |i| {
+        let after = (i > 0).then(|| {
+            let n = &names[(i * 101) % names.len()];
+            notify_core::Cursor::from_key(&[REGISTRY.to_owned(), n.clone(), String::new()])
+        });
+        let filter = LiveTagFilter { tag: Some(latest.clone()), ..LiveTagFilter::default() };
+        let q = InventoryQuery { filter, page: PageRequest { after, limit: 1000 } };
         async move { s.inventory(&q).await.expect("inventory").items.len() }
     })
     .await;
     // The traffic's clock advances 10 ms an event on average: this is about its middle.
     let middle = Timestamp::from_unix_micros(START_MICROS + a.events as i64 * 5_000);
+    measure("tag history at the middle (latest), one entry", samples, |i| {
+        let (r, t) = (repo(picks[i]), latest.clone());
+        let page = TagHistoryEntry::page_at(middle, PageRequest::first(1));
+        async move { s.tag_history(&r, &t, &page).await.expect("history").items.len() }
+    })
+    .await;
     measure("unused since the middle, page of 1000", samples.min(50), |i| {
         let after = (i > 0).then(|| {
             let n = &names[(i * 101) % names.len()];
             notify_core::Cursor::from_key(&[REGISTRY.to_owned(), n.clone(), String::new()])
         });
-        let q = UnusedQuery { registry: None, since: middle, page: PageRequest { after, limit: 1000 } };
+        let q = UnusedQuery {
+            filter: LiveTagFilter::default(),
+            since: middle,
+            page: PageRequest { after, limit: 1000 },
+        };
         async move { s.unused(&q).await.expect("unused").items.len() }
     })
     .await;

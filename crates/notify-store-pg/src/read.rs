@@ -10,9 +10,9 @@
 use chrono::{DateTime, Utc};
 use notify_core::command::ContentReference;
 use notify_core::query::{
-    DIGEST_PAGE_SIZE, DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, NameMatch,
-    QuarantineQuery, QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary,
-    TagHistoryEntry, TagSummary, Tombstone, UnusedItem, UnusedQuery,
+    DIGEST_PAGE_SIZE, DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, LiveTagFilter,
+    NameMatch, QuarantineQuery, QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats,
+    RepositorySummary, TagHistoryEntry, TagSummary, Tombstone, UnusedItem, UnusedQuery,
 };
 use notify_core::{
     Action, ContentKind, Cursor, Digest, LogEntry, Page, PageRequest, ReferenceKind, RepoRef, Stamp,
@@ -590,7 +590,7 @@ impl PgStore {
         &self,
         q: &InventoryQuery,
     ) -> Result<Page<InventoryItem>, StorageError> {
-        let items = self.live_tags(q.registry.as_ref(), &q.page, None, |_, item| item).await?;
+        let items = self.live_tags(&q.filter, &q.page, None, |_, item| item).await?;
         Ok(Page::from_overfetch(items, q.page.effective_limit(), InventoryItem::sort_key))
     }
 
@@ -599,7 +599,7 @@ impl PgStore {
     /// inventory, answered from one index, does not pay).
     pub(crate) async fn list_unused(&self, q: &UnusedQuery) -> Result<Page<UnusedItem>, StorageError> {
         let items = self
-            .live_tags(q.registry.as_ref(), &q.page, Some(q.since), |row, item| UnusedItem {
+            .live_tags(&q.filter, &q.page, Some(q.since), |row, item| UnusedItem {
                 item,
                 pushed_at: time(row.get(5)),
                 last_pulled: opt_time(row.get(6)).max(opt_time(row.get(7))),
@@ -614,7 +614,7 @@ impl PgStore {
     /// link's last pull (7).
     async fn live_tags<T>(
         &self,
-        registry_filter: Option<&String>,
+        filter: &LiveTagFilter,
         page: &PageRequest,
         unused_since: Option<Timestamp>,
         item: impl Fn(&Row, InventoryItem) -> T,
@@ -638,10 +638,18 @@ impl PgStore {
         let mut seen = 0;
         loop {
             let mut f = Filters::default();
-            if let Some(r) = registry_filter {
+            if let Some(r) = &filter.registry {
                 let p = f.param(r.clone());
                 f.cond(format!("registry = {p}"));
             }
+            if let Some(m) = &filter.repository {
+                let p = f.param(like_pattern(m));
+                f.cond(format!("name LIKE {p}"));
+            }
+            let only_tag = match &filter.tag {
+                Some(t) => format!("AND lt.tag = {}", f.param(t.to_string())),
+                None => String::new(),
+            };
             let after_tag = match (&tag, first) {
                 (None, true) => String::new(),
                 (Some(t), true) => {
@@ -682,7 +690,7 @@ impl PgStore {
                  SELECT b.registry, b.name, t.tag, t.digest, t.media_type{outer} \
                  FROM b LEFT JOIN LATERAL (SELECT lt.tag, lt.digest, lt.media_type{usage} \
                                            FROM {s}.live_tags lt {link} \
-                                           WHERE lt.repo_id = b.id {after_tag} {unused} \
+                                           WHERE lt.repo_id = b.id {after_tag} {only_tag} {unused} \
                                            ORDER BY lt.tag LIMIT {batch}) t ON true \
                  ORDER BY b.registry, b.name, t.tag NULLS FIRST",
                 f.where_clause()

@@ -9,9 +9,9 @@
 
 use notify_core::command::ContentReference;
 use notify_core::query::{
-    DIGEST_PAGE_SIZE, DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, NameMatch,
-    QuarantineQuery, QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary,
-    TagHistoryEntry, TagSummary, Tombstone, UnusedItem, UnusedQuery,
+    DIGEST_PAGE_SIZE, DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, LiveTagFilter,
+    NameMatch, QuarantineQuery, QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats,
+    RepositorySummary, TagHistoryEntry, TagSummary, Tombstone, UnusedItem, UnusedQuery,
 };
 use notify_core::{
     Action, ContentKind, Digest, LogEntry, Page, PageRequest, RepoRef, Stamp, StorageError, Tag, Timestamp,
@@ -179,6 +179,21 @@ fn seek_name(f: &mut Filters, registry: Option<&String>, key: &[String]) {
     }
 }
 
+/// Repository names (`r.name`) that match `m`.
+fn name_match(f: &mut Filters, m: &NameMatch) {
+    match m {
+        NameMatch::Prefix(p) => {
+            let (lower, upper) = prefix_bounds(p);
+            let (lo, hi) = (f.param(lower), f.param(upper));
+            f.cond(format!("r.name >= {lo} AND r.name < {hi}"));
+        }
+        NameMatch::Substring(s) => {
+            let p = f.param(s.to_ascii_lowercase());
+            f.cond(format!("instr(r.name, {p}) > 0"));
+        }
+    }
+}
+
 pub(crate) fn repositories(
     conn: &Connection,
     q: &RepositoryQuery,
@@ -188,17 +203,8 @@ pub(crate) fn repositories(
         let p = f.param(registry.clone());
         f.cond(format!("r.registry = {p}"));
     }
-    match &q.name {
-        None => {}
-        Some(NameMatch::Prefix(p)) => {
-            let (lower, upper) = prefix_bounds(p);
-            let (lo, hi) = (f.param(lower), f.param(upper));
-            f.cond(format!("r.name >= {lo} AND r.name < {hi}"));
-        }
-        Some(NameMatch::Substring(s)) => {
-            let p = f.param(s.to_ascii_lowercase());
-            f.cond(format!("instr(r.name, {p}) > 0"));
-        }
+    if let Some(m) = &q.name {
+        name_match(&mut f, m);
     }
     if let Some(c) = &q.page.after {
         let key = c.to_key(2)?;
@@ -565,12 +571,12 @@ pub(crate) fn repository_stats(
 }
 
 pub(crate) fn inventory(conn: &Connection, q: &InventoryQuery) -> Result<Page<InventoryItem>, StorageError> {
-    let items = live_tags(conn, q.registry.as_ref(), &q.page, None)?.into_iter().map(|u| u.item).collect();
+    let items = live_tags(conn, &q.filter, &q.page, None)?.into_iter().map(|u| u.item).collect();
     Ok(Page::from_overfetch(items, q.page.effective_limit(), InventoryItem::sort_key))
 }
 
 pub(crate) fn unused(conn: &Connection, q: &UnusedQuery) -> Result<Page<UnusedItem>, StorageError> {
-    let items = live_tags(conn, q.registry.as_ref(), &q.page, Some(q.since))?;
+    let items = live_tags(conn, &q.filter, &q.page, Some(q.since))?;
     Ok(Page::from_overfetch(items, q.page.effective_limit(), |u| u.item.sort_key()))
 }
 
@@ -578,15 +584,23 @@ pub(crate) fn unused(conn: &Connection, q: &UnusedQuery) -> Result<Page<UnusedIt
 /// only those unused since it (see `UnusedQuery`).
 fn live_tags(
     conn: &Connection,
-    registry: Option<&String>,
+    filter: &LiveTagFilter,
     page: &PageRequest,
     unused_since: Option<Timestamp>,
 ) -> Result<Vec<UnusedItem>, StorageError> {
     let mut f = Filters::default();
     f.cond(LIVE_TAG.to_owned());
+    let registry = filter.registry.as_ref();
     if let Some(registry) = registry {
         let p = f.param(registry.clone());
         f.cond(format!("r.registry = {p}"));
+    }
+    if let Some(m) = &filter.repository {
+        name_match(&mut f, m);
+    }
+    if let Some(tag) = &filter.tag {
+        let p = f.param(tag.to_string());
+        f.cond(format!("t.tag = {p}"));
     }
     if let Some(c) = &page.after {
         let key = c.to_key(3)?;

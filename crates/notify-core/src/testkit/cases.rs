@@ -12,6 +12,7 @@
 mod content;
 mod counting;
 mod events;
+mod filters;
 mod fixture_replays;
 mod hostile;
 mod idempotence;
@@ -37,6 +38,7 @@ pub use events::{
     event_filters_match_alone_and_combined, events_are_newest_first_with_ties_broken_by_id_descending,
     unknown_actions_are_logged_and_filterable_but_project_nothing,
 };
+pub use filters::the_inventory_and_the_unused_list_keep_the_live_tags_a_filter_names;
 pub use fixture_replays::{
     auth_replay_records_named_actors_and_filters_by_actor, basic_replay_counts_manifest_gets_and_pushes_only,
     basic_replay_ends_in_the_state_the_registry_reported,
@@ -86,7 +88,7 @@ use std::fmt::Debug;
 use crate::command::RepoRef;
 use crate::query::Page;
 use crate::query::{
-    DigestInfo, EventQuery, InventoryItem, InventoryQuery, QuarantineRecord, RepositoryQuery,
+    DigestInfo, EventQuery, InventoryItem, InventoryQuery, LiveTagFilter, QuarantineRecord, RepositoryQuery,
     RepositoryStats, RepositorySummary, TagHistoryEntry, TagSummary, Tombstone,
 };
 use crate::testkit::snapshot::{PageShape, read_list, read_pages};
@@ -175,7 +177,12 @@ async fn repository_names(store: &dyn Storage, query: RepositoryQuery) -> Vec<St
 /// The inventory, of one registry or all.
 async fn inventory_of(store: &dyn Storage, registry: Option<&str>) -> Vec<InventoryItem> {
     read_list(&format!("inventory of {registry:?}"), 2, async |p| {
-        store.inventory(&InventoryQuery { registry: registry.map(str::to_owned), page: p }).await
+        store
+            .inventory(&InventoryQuery {
+                filter: LiveTagFilter { registry: registry.map(str::to_owned), ..LiveTagFilter::default() },
+                page: p,
+            })
+            .await
     })
     .await
     .items

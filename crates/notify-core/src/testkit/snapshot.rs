@@ -19,9 +19,9 @@ use serde_json::Value;
 
 use crate::command::RepoRef;
 use crate::query::{
-    DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, MAX_PAGE_SIZE, NameMatch, Page,
-    QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary, TagHistoryEntry,
-    TagSummary, UnusedItem, UnusedQuery,
+    DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, LiveTagFilter, MAX_PAGE_SIZE,
+    NameMatch, Page, QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary,
+    TagHistoryEntry, TagSummary, UnusedItem, UnusedQuery,
 };
 use crate::{
     Action, Cursor, Digest, LogEntry, PageRequest, RepositoryName, Storage, StorageError, Tag, Timestamp,
@@ -140,6 +140,9 @@ pub struct StoreSnapshot {
     pub inventory: Listing<InventoryItem>,
     /// `inventory` of each registry.
     pub inventory_by_registry: BTreeMap<String, Listing<InventoryItem>>,
+    /// `inventory` under filters made from what it lists (a few tags, the repository searches
+    /// above, one of each together), keyed by the filter.
+    pub inventory_filtered: BTreeMap<String, Listing<InventoryItem>>,
     /// `unused` without an instant that leaves a tag out (when every tag was set and last
     /// pulled), then since instants on and just after those times, keyed by the instant.
     pub unused: BTreeMap<Timestamp, Listing<UnusedItem>>,
@@ -259,7 +262,9 @@ pub async fn snapshot(store: &dyn Storage) -> StoreSnapshot {
         .await;
         repositories_by_registry.insert(registry.clone(), by_registry);
         let inventory = read_list(&format!("inventory of {registry}"), page, async |p| {
-            store.inventory(&InventoryQuery { registry: Some(registry.clone()), page: p }).await
+            store
+                .inventory(&InventoryQuery { filter: LiveTagFilter::registry(registry.clone()), page: p })
+                .await
         })
         .await;
         inventory_by_registry.insert(registry.clone(), inventory);
@@ -276,13 +281,13 @@ pub async fn snapshot(store: &dyn Storage) -> StoreSnapshot {
         }
     }
     let mut repository_searches = BTreeMap::new();
-    for (label, search) in searches {
+    for (label, search) in &searches {
         let found = read_list(&format!("repositories matching {label}"), page, async |p| {
             let query = RepositoryQuery { registry: None, name: Some(search.clone()), page: p };
             store.repositories(&query).await
         })
         .await;
-        repository_searches.insert(label, found);
+        repository_searches.insert(label.clone(), found);
     }
 
     let mut repository_details = Vec::new();
@@ -346,9 +351,10 @@ pub async fn snapshot(store: &dyn Storage) -> StoreSnapshot {
     let filtered_events = filtered_events(store, &log, &mut raws).await;
 
     let inventory = read_list("inventory", page, async |p| {
-        store.inventory(&InventoryQuery { registry: None, page: p }).await
+        store.inventory(&InventoryQuery { filter: LiveTagFilter::default(), page: p }).await
     })
     .await;
+    let inventory_filtered = inventory_filtered(store, &inventory.items, &searches, page).await;
     let unused = unused(store, page).await;
     let quarantine = read_list("quarantine", page, async |p| store.quarantined(&p).await).await;
 
@@ -363,9 +369,47 @@ pub async fn snapshot(store: &dyn Storage) -> StoreSnapshot {
         filtered_events,
         inventory,
         inventory_by_registry,
+        inventory_filtered,
         unused,
         quarantine,
     }
+}
+
+/// The inventory under a few filters: each of up to [`FILTER_VALUES`] tags it lists, then
+/// each repository search, then the first of both together.
+async fn inventory_filtered(
+    store: &dyn Storage,
+    inventory: &[InventoryItem],
+    searches: &BTreeMap<String, NameMatch>,
+    page: u32,
+) -> BTreeMap<String, Listing<InventoryItem>> {
+    let tags: BTreeSet<Tag> = inventory.iter().map(|i| i.tag.clone()).collect();
+    let tags = spread(&tags, FILTER_VALUES);
+    let names: Vec<NameMatch> = searches.values().take(FILTER_VALUES).cloned().collect();
+    let mut filters: Vec<LiveTagFilter> = tags
+        .iter()
+        .map(|t| LiveTagFilter { tag: Some(t.clone()), ..LiveTagFilter::default() })
+        .chain(
+            names.iter().map(|m| LiveTagFilter { repository: Some(m.clone()), ..LiveTagFilter::default() }),
+        )
+        .collect();
+    if let (Some(tag), Some(name)) = (tags.first(), names.first()) {
+        filters.push(LiveTagFilter {
+            registry: None,
+            repository: Some(name.clone()),
+            tag: Some(tag.clone()),
+        });
+    }
+    let mut out = BTreeMap::new();
+    for filter in filters {
+        let label = format!("{filter:?}");
+        let listed = read_list(&format!("inventory of {label}"), page, async |p| {
+            store.inventory(&InventoryQuery { filter: filter.clone(), page: p }).await
+        })
+        .await;
+        out.insert(label, listed);
+    }
+    out
 }
 
 /// The tags unused since a few instants: the latest there is, which leaves none out and so
@@ -374,7 +418,7 @@ pub async fn snapshot(store: &dyn Storage) -> StoreSnapshot {
 async fn unused(store: &dyn Storage, page: u32) -> BTreeMap<Timestamp, Listing<UnusedItem>> {
     let list = async |since: Timestamp| {
         read_list(&format!("unused since {since}"), page, async |p| {
-            store.unused(&UnusedQuery { registry: None, since, page: p }).await
+            store.unused(&UnusedQuery { filter: LiveTagFilter::default(), since, page: p }).await
         })
         .await
     };

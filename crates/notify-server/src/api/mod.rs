@@ -105,12 +105,7 @@ pub(crate) async fn list_repositories(
     ApiQuery(p): ApiQuery<RepositoriesParams>,
 ) -> Result<Json<RepositoryPage>, ApiError> {
     let policy = &app.shared().policy;
-    let name = match (p.prefix, p.q) {
-        (Some(_), Some(_)) => return Err(ApiError::invalid_parameter("give either prefix or q, not both")),
-        (Some(prefix), None) => Some(NameMatch::Prefix(params::text("prefix", &prefix)?)),
-        (None, Some(q)) => Some(NameMatch::Substring(params::text("q", &q)?)),
-        (None, None) => None,
-    };
+    let name = params::name_match(p.prefix, p.q)?;
     let query = RepositoryQuery {
         registry: p.registry.as_deref().map(|r| params::registry(policy, r)).transpose()?,
         name,
@@ -459,14 +454,14 @@ fn inventory_query(
     default_limit: u32,
 ) -> Result<InventoryQuery, ApiError> {
     Ok(InventoryQuery {
-        registry: p.registry.as_deref().map(|r| params::registry(&app.shared().policy, r)).transpose()?,
+        filter: params::live_tag_filter(&app.shared().policy, p.registry, p.prefix, p.q, p.tag)?,
         page: params::page(p.limit, p.cursor, default_limit)?,
     })
 }
 
 fn unused_query(app: &AppState, p: UnusedParams, default_limit: u32) -> Result<UnusedQuery, ApiError> {
     Ok(UnusedQuery {
-        registry: p.registry.as_deref().map(|r| params::registry(&app.shared().policy, r)).transpose()?,
+        filter: params::live_tag_filter(&app.shared().policy, p.registry, p.prefix, p.q, p.tag)?,
         since: params::timestamp("since", &p.since)?,
         page: params::page(p.limit, p.cursor, default_limit)?,
     })

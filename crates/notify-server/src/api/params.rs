@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
-use notify_core::query::MAX_PAGE_SIZE;
+use notify_core::query::{LiveTagFilter, MAX_PAGE_SIZE, NameMatch};
 use notify_core::{Cursor, PageRequest, Policy, Timestamp};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -158,6 +158,12 @@ pub(crate) struct EventsParams {
 pub(crate) struct InventoryParams {
     /// Only this registry.
     pub(crate) registry: Option<String>,
+    /// Only repositories whose names start with this text.
+    pub(crate) prefix: Option<String>,
+    /// Only repositories whose names contain this text.
+    pub(crate) q: Option<String>,
+    /// Only this tag, e.g. `latest` (case-sensitive).
+    pub(crate) tag: Option<String>,
     /// Items per page (1 to 1000; default 100 for JSON, 1000 per fetch for NDJSON).
     #[param(minimum = 1, maximum = 1000)]
     pub(crate) limit: Option<u32>,
@@ -172,6 +178,12 @@ pub(crate) struct InventoryParams {
 pub(crate) struct UnusedParams {
     /// Only this registry.
     pub(crate) registry: Option<String>,
+    /// Only repositories whose names start with this text.
+    pub(crate) prefix: Option<String>,
+    /// Only repositories whose names contain this text.
+    pub(crate) q: Option<String>,
+    /// Only this tag, e.g. `latest` (case-sensitive).
+    pub(crate) tag: Option<String>,
     /// The instant (RFC 3339; write `+` in an offset as `%2B`, or use `Z`): tags set before it
     /// and pulled neither by name nor by digest in their repository at or after it. Pulls are
     /// those the server counts (by default manifest `GET`s, not `HEAD`s).
@@ -194,6 +206,31 @@ pub(crate) struct PageParams {
     pub(crate) limit: Option<u32>,
     /// The `next` value of the previous page.
     pub(crate) cursor: Option<String>,
+}
+
+/// The repository names a `prefix` or a `q` (substring) ask for; not both.
+pub(crate) fn name_match(prefix: Option<String>, q: Option<String>) -> Result<Option<NameMatch>, ApiError> {
+    Ok(match (prefix, q) {
+        (Some(_), Some(_)) => return Err(ApiError::invalid_parameter("give either prefix or q, not both")),
+        (Some(prefix), None) => Some(NameMatch::Prefix(text("prefix", &prefix)?)),
+        (None, Some(q)) => Some(NameMatch::Substring(text("q", &q)?)),
+        (None, None) => None,
+    })
+}
+
+/// The live tags the inventory and the unused list are asked for.
+pub(crate) fn live_tag_filter(
+    policy: &Policy,
+    registry: Option<String>,
+    prefix: Option<String>,
+    q: Option<String>,
+    tag: Option<String>,
+) -> Result<LiveTagFilter, ApiError> {
+    Ok(LiveTagFilter {
+        registry: registry.as_deref().map(|r| self::registry(policy, r)).transpose()?,
+        repository: name_match(prefix, q)?,
+        tag: tag.as_deref().map(|t| parse("tag", t)).transpose()?,
+    })
 }
 
 /// The page a `limit` and `cursor` ask for; `default_limit` when no limit is given.

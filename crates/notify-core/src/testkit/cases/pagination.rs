@@ -1,6 +1,8 @@
 //! Pages and cursors of every list.
 
-use crate::query::{EventQuery, InventoryQuery, MAX_PAGE_SIZE, Page, QuarantineRecord, RepositoryQuery};
+use crate::query::{
+    EventQuery, InventoryQuery, LiveTagFilter, MAX_PAGE_SIZE, Page, QuarantineRecord, RepositoryQuery,
+};
 use crate::testkit::builder::{DEFAULT_HOST, EventBuilder, apply_all, test_digest, time, time_micros};
 use crate::{Cursor, PageRequest, Policy, Storage, StorageError};
 
@@ -127,7 +129,7 @@ pub async fn every_list_pages_with_limits_one_and_two_in_byte_order(store: &dyn 
         "inventory",
         &inventory,
         |i: &crate::query::InventoryItem| format!("{}/{}:{}", i.registry, i.repository, i.tag),
-        async |p| store.inventory(&InventoryQuery { registry: None, page: p }).await,
+        async |p| store.inventory(&InventoryQuery { filter: LiveTagFilter::default(), page: p }).await,
     )
     .await;
 
@@ -238,7 +240,9 @@ pub async fn a_cursor_stays_valid_and_stable_while_new_events_arrive(store: &dyn
         &policy,
     )
     .await;
-    let fetch = async |p| store.inventory(&InventoryQuery { registry: Some(i.to_owned()), page: p }).await;
+    let fetch = async |p| {
+        store.inventory(&InventoryQuery { filter: LiveTagFilter::registry(i.to_owned()), page: p }).await
+    };
     let first = fetch(PageRequest::first(2)).await.expect("inventory");
     let item = |x: &crate::query::InventoryItem| format!("{}:{}", x.repository, x.tag);
     assert_eq!(keys(&first, item), (vec!["r:b".to_owned(), "r:d".to_owned()], true), "inventory, page 1");
@@ -351,7 +355,7 @@ pub async fn garbage_cursors_are_invalid_cursor_errors_on_every_list(store: &dyn
         expect_invalid("tags", store.tags(&app, &page).await.map(drop));
         expect_invalid("tags of an unknown repository", store.tags(&nowhere, &page).await.map(drop));
         let inventory = |registry: Option<&str>| InventoryQuery {
-            registry: registry.map(str::to_owned),
+            filter: LiveTagFilter { registry: registry.map(str::to_owned), ..LiveTagFilter::default() },
             page: page.clone(),
         };
         expect_invalid("inventory", store.inventory(&inventory(None)).await.map(drop));
@@ -412,7 +416,7 @@ pub async fn inventory_pages_span_many_repositories_in_order(store: &dyn Storage
         loop {
             let page = store
                 .inventory(&InventoryQuery {
-                    registry: Some(h.to_owned()),
+                    filter: LiveTagFilter::registry(h.to_owned()),
                     page: PageRequest { after, limit },
                 })
                 .await
@@ -507,8 +511,10 @@ pub async fn page_limits_are_clamped_to_one_and_a_thousand(store: &dyn Storage) 
         answers.push(("tags", t.items.len(), t.next.is_some(), 2));
         let hist = store.tag_history(&a, &x, &page).await.expect("tag history");
         answers.push(("tag history", hist.items.len(), hist.next.is_some(), 2));
-        let inv =
-            store.inventory(&InventoryQuery { registry: None, page: page.clone() }).await.expect("inventory");
+        let inv = store
+            .inventory(&InventoryQuery { filter: LiveTagFilter::default(), page: page.clone() })
+            .await
+            .expect("inventory");
         answers.push(("inventory", inv.items.len(), inv.next.is_some(), 3));
         for (what, len, next, all) in answers {
             let expected = if limit == 0 { (1, true) } else { (all, false) };

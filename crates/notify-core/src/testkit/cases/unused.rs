@@ -1,7 +1,7 @@
 //! The clean-up question: which images nobody has used since an instant.
 
 use super::{inventory_of, read_list};
-use crate::query::{InventoryItem, UnusedItem, UnusedQuery};
+use crate::query::{InventoryItem, LiveTagFilter, UnusedItem, UnusedQuery};
 use crate::testkit::builder::{EventBuilder, apply_all, test_digest, time};
 use crate::{Policy, Storage, Timestamp};
 
@@ -17,7 +17,13 @@ async fn unused(
     limit: u32,
 ) -> Vec<UnusedItem> {
     read_list(&format!("unused since {since} of {registry:?}"), limit, async |p| {
-        store.unused(&UnusedQuery { registry: registry.map(str::to_owned), since, page: p }).await
+        store
+            .unused(&UnusedQuery {
+                filter: LiveTagFilter { registry: registry.map(str::to_owned), ..LiveTagFilter::default() },
+                since,
+                page: p,
+            })
+            .await
     })
     .await
     .items

@@ -27,7 +27,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use notify_core::query::{EventQuery, InventoryQuery, NameMatch, RepositoryQuery, UnusedQuery};
+use notify_core::query::{
+    EventQuery, InventoryQuery, LiveTagFilter, NameMatch, RepositoryQuery, UnusedQuery,
+};
 use notify_core::{Action, Command, Cursor, Digest, PageRequest, RepoRef, Storage, Tag, Timestamp};
 use notify_store_sqlite::{SqliteConfig, SqliteStore, Synchronous};
 
@@ -362,7 +364,10 @@ async fn reads(store: &SqliteStore, s: &Samples, n: usize, seed: u64) -> Result<
     })
     .await?;
     measure("inventory, first page of 1000", n, &mut rng, |_| async {
-        store.inventory(&InventoryQuery { registry: None, page: page(1000) }).await.map(|p| p.items.len())
+        store
+            .inventory(&InventoryQuery { filter: LiveTagFilter::default(), page: page(1000) })
+            .await
+            .map(|p| p.items.len())
     })
     .await?;
     measure("inventory, 1000 after a random repository", n, &mut rng, |rng| {
@@ -370,7 +375,10 @@ async fn reads(store: &SqliteStore, s: &Samples, n: usize, seed: u64) -> Result<
         async move {
             let after = Some(Cursor::from_key(&[r.registry, r.repository.to_string(), String::new()]));
             store
-                .inventory(&InventoryQuery { registry: None, page: PageRequest { after, limit: 1000 } })
+                .inventory(&InventoryQuery {
+                    filter: LiveTagFilter::default(),
+                    page: PageRequest { after, limit: 1000 },
+                })
                 .await
                 .map(|p| p.items.len())
         }
@@ -382,7 +390,11 @@ async fn reads(store: &SqliteStore, s: &Samples, n: usize, seed: u64) -> Result<
         async move {
             let after = Some(Cursor::from_key(&[r.registry, r.repository.to_string(), String::new()]));
             store
-                .unused(&UnusedQuery { registry: None, since, page: PageRequest { after, limit: 1000 } })
+                .unused(&UnusedQuery {
+                    filter: LiveTagFilter::default(),
+                    since,
+                    page: PageRequest { after, limit: 1000 },
+                })
                 .await
                 .map(|p| p.items.len())
         }
