@@ -99,6 +99,13 @@ fn metric(metrics: &str, name: &str, filter: &str) -> u64 {
 }
 
 /// Waits until no event has arrived for three seconds; returns the metrics then.
+/// The digest the server's live tag `repository:tag` points at.
+fn server_digest_of(server: &str, repository: &str, tag: &str) -> Value {
+    let tags = get_json(&format!("{server}/api/v1/tags?repository={repository}"));
+    let item = tags["items"].as_array().unwrap().iter().find(|t| t["tag"] == tag).cloned();
+    item.unwrap_or_else(|| panic!("{repository}:{tag} is not live: {tags}"))["digest"].clone()
+}
+
 fn drain(server: &str) -> String {
     let mut last = (u64::MAX, Instant::now());
     let start = Instant::now();
@@ -367,6 +374,43 @@ fn a_real_registry_and_the_server_agree() {
 
     let deleted = get_json(&format!("{server}/api/v1/tags/history?repository=library/alpine-test&tag=1.0"));
     assert_eq!(deleted["items"][0]["digest"], Value::Null, "1.0 went with its manifest");
+
+    // --- where a tag pointed, and the inventory of a namespace or a tag ---------------------
+    // latest was pushed, then moved by the copy of one image of library/multi:2.0.
+    let history_url = format!("{server}/api/v1/tags/history?repository=library/alpine-test&tag=latest");
+    let history = get_json(&history_url);
+    let history = history["items"].as_array().unwrap();
+    assert!(history.len() >= 2, "{history:?}");
+    let first = history.last().unwrap();
+    let pushed = at(&first["at"]).unwrap();
+    let as_of = |t: notify_core::Timestamp| {
+        let page = get_json(&format!("{history_url}&at={t}&limit=1000"));
+        page["items"].as_array().unwrap().clone()
+    };
+    assert_eq!(as_of(pushed), std::slice::from_ref(first), "at the first push");
+    assert_eq!(as_of(notify_core::Timestamp::from_unix_micros(pushed.unix_micros() - 1)), [] as [Value; 0]);
+    assert_eq!(&as_of(at(&history[0]["at"]).unwrap()), history, "at the last change");
+    let live = server_digest_of(&server, "library/alpine-test", "latest");
+    assert_eq!(history[0]["digest"], live, "the last change is where the tag points");
+    assert_ne!(first["digest"], live, "moved by the copy");
+
+    let inventory = |query: &str| -> Vec<String> {
+        let answer = curl(&[&format!("{server}/api/v1/inventory.ndjson?{query}")]);
+        assert_eq!(answer.0, 200, "{query}");
+        let names = answer.1.lines().map(|l| serde_json::from_str::<Value>(l).unwrap());
+        names
+            .map(|i| format!("{}:{}", i["repository"].as_str().unwrap(), i["tag"].as_str().unwrap()))
+            .collect()
+    };
+    let from_registry = |keep: &dyn Fn(&str, &str) -> bool| -> Vec<String> {
+        let every =
+            registry_tags.iter().flat_map(|(n, tags)| tags.iter().map(move |t| (n.clone(), t.clone())));
+        every.filter(|(n, t)| keep(n, t)).map(|(n, t)| format!("{n}:{t}")).collect()
+    };
+    assert_eq!(inventory("prefix=library/"), from_registry(&|n, _| n.starts_with("library/")));
+    assert_eq!(inventory("q=app"), from_registry(&|n, _| n.contains("app")));
+    assert_eq!(inventory("tag=latest"), from_registry(&|_, t| t == "latest"));
+    assert_eq!(inventory("prefix=team/&tag=1.0"), ["team/app:1.0"]);
 
     // --- the registry never had to retry ----------------------------------------------------
     let registry_log = std::fs::read_to_string(&registry_log_path).unwrap();
