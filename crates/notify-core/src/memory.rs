@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use crate::command::{Content, ContentReference, Count, Plan, RepoRef, Stamp};
 use crate::query::{
     DIGEST_PAGE_SIZE, DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, LiveTagFilter,
-    Page, QuarantineQuery, QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary,
-    TagHistoryEntry, TagSummary, Tombstone, UnusedItem, UnusedQuery,
+    Page, PastTag, QuarantineQuery, QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats,
+    RepositorySummary, TagHistoryEntry, TagSummary, Tombstone, UnusedItem, UnusedQuery,
 };
 use crate::{
     ApplyOutcome, Command, ContentKind, Digest, LogEntry, PageRequest, ReferenceKind, RepositoryName,
@@ -481,6 +481,29 @@ impl Storage for MemoryStore {
                 pull_count: t.pull_count,
                 last_pulled: t.last_pulled,
             }
+        });
+        paginate(items, page, 1, |t| vec![t.tag.to_string()], |t, c| Ok(after_asc(&[t.tag.as_str()], c)))
+    }
+
+    async fn tags_at(
+        &self,
+        repo: &RepoRef,
+        instant: Timestamp,
+        page: &PageRequest,
+    ) -> Result<Page<PastTag>, StorageError> {
+        let state = self.lock();
+        let k = key(repo);
+        let tags = state.tags.range((k.clone(), min_tag())..).take_while(|((r, _), _)| *r == k);
+        let items = tags.filter_map(|((_, tag), t)| {
+            // The history is in `(at, event id)` order: the last change at or before the instant.
+            let (stamp, (digest, actor)) = t.history.iter().rev().find(|(s, _)| s.at <= instant)?;
+            Some(PastTag {
+                tag: tag.clone(),
+                digest: digest.clone()?,
+                set_at: stamp.at,
+                event_id: stamp.event_id.clone(),
+                actor: actor.clone(),
+            })
         });
         paginate(items, page, 1, |t| vec![t.tag.to_string()], |t, c| Ok(after_asc(&[t.tag.as_str()], c)))
     }

@@ -303,6 +303,22 @@ impl TagHistoryEntry {
     }
 }
 
+/// A tag as it stood at an instant, in a repository's tags of that instant, ordered by tag
+/// name. Cursor key: `[tag]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PastTag {
+    /// The tag.
+    pub tag: Tag,
+    /// What it pointed at then.
+    pub digest: Digest,
+    /// When it was set to `digest`: the change of its history in force at the instant.
+    pub set_at: Timestamp,
+    /// The event that set it.
+    pub event_id: String,
+    /// Who set it.
+    pub actor: Option<String>,
+}
+
 /// Where a digest lives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DigestLocation {

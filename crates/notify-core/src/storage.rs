@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use crate::command::{Plan, RepoRef};
 use crate::query::{
-    DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, Page, QuarantineQuery,
+    DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, Page, PastTag, QuarantineQuery,
     QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary, TagHistoryEntry,
     TagSummary, UnusedItem, UnusedQuery,
 };
@@ -172,6 +172,20 @@ pub trait Storage: Send + Sync {
         tag: &Tag,
         page: &PageRequest,
     ) -> Result<Page<TagHistoryEntry>, StorageError>;
+
+    /// The tags of a repository as they stood at `instant`, by tag name: of every tag, the
+    /// change of its history in force then (as [`TagHistoryEntry::page_at`] reads it), when
+    /// it pointed at something. The tags' histories are the whole answer: a manifest deleted
+    /// by digest, or the repository deleted, without a delete of each tag, is no change of a
+    /// tag's history (registries since 2.7 send those deletes).
+    ///
+    /// [`TagHistoryEntry::page_at`]: crate::query::TagHistoryEntry::page_at
+    async fn tags_at(
+        &self,
+        repo: &RepoRef,
+        instant: Timestamp,
+        page: &PageRequest,
+    ) -> Result<Page<PastTag>, StorageError>;
 
     /// Everything known about a digest, with the first [`DIGEST_PAGE_SIZE`] of its
     /// repositories and of its referrers; `None` if no event named it as its target (a digest

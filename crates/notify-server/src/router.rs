@@ -76,6 +76,7 @@ fn documented_routes(config: &Config, state: AppState) -> (Router<AppState>, uto
         .routes(routes!(api::list_repositories))
         .routes(routes!(api::repository_stats))
         .routes(routes!(api::list_tags))
+        .routes(routes!(api::tags_at))
         .routes(routes!(api::tag_history))
         .routes(routes!(api::get_digest))
         .routes(routes!(api::list_digest_repositories))

@@ -172,6 +172,45 @@ async fn tags_history_and_stats_of_a_repository() {
         .await;
     assert!(m.starts_with("at:"), "{m}");
 
+    // The repository's tags at those instants: latest moved between them.
+    let tags_at = |t: &serde_json::Value| {
+        format!("/api/v1/tags/at?repository=library/alpine-test&at={}&limit=1", t.as_str().unwrap())
+    };
+    let then = all_pages(&app, &tags_at(&oldest["at"])).await;
+    let latest_then: Vec<_> = then.iter().filter(|t| t["tag"] == "latest").collect();
+    assert_eq!(latest_then.len(), 1, "{then:?}");
+    assert_eq!(latest_then[0]["digest"], oldest["digest"]);
+    assert_eq!(latest_then[0]["set_at"], oldest["at"]);
+    assert_eq!(latest_then[0]["event_id"], oldest["event_id"]);
+    let now = all_pages(&app, &tags_at(&serde_json::json!("2100-01-01T00:00:00Z"))).await;
+    let live = get_ok(&app, "/api/v1/tags?repository=library/alpine-test").await;
+    let names = |items: &[serde_json::Value]| -> Vec<(String, String)> {
+        items
+            .iter()
+            .map(|t| (t["tag"].as_str().unwrap().to_owned(), t["digest"].as_str().unwrap().to_owned()))
+            .collect()
+    };
+    assert_eq!(names(&now), names(items(&live)), "long after, the live tags");
+    assert!(
+        items(&get_ok(&app, "/api/v1/tags/at?repository=library/alpine-test&at=2000-01-01T00:00:00Z").await)
+            .is_empty()
+    );
+    let m = expect_error(
+        &app,
+        "/api/v1/tags/at?repository=library/alpine-test",
+        StatusCode::BAD_REQUEST,
+        "invalid_parameter",
+    )
+    .await;
+    assert_eq!(m, "at: required");
+    expect_error(
+        &app,
+        "/api/v1/tags/at?repository=no/such&at=2100-01-01T00:00:00Z",
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+
     let stats =
         get_ok(&app, &format!("/api/v1/repositories/stats?registry={REGISTRY}&repository=alice/tool")).await;
     assert_eq!(stats["push_count"], 1);

@@ -21,6 +21,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/repositories"),
     ("get", "/api/v1/repositories/stats"),
     ("get", "/api/v1/tags"),
+    ("get", "/api/v1/tags/at"),
     ("get", "/api/v1/tags/history"),
     ("get", "/api/v1/digests/{digest}"),
     ("get", "/api/v1/digests/{digest}/repositories"),
@@ -150,6 +151,8 @@ fn sample(name: &str) -> &'static str {
         "registry" => "127.0.0.1:5055",
         // Late enough that every tag is unused, so the items are checked against the schema.
         "since" => "2100-01-01T00:00:00Z",
+        // Late enough that the tags it lists are checked against the schema.
+        "at" => "2100-01-01T00:00:00Z",
         other => panic!("no sample value for required parameter {other}"),
     }
 }

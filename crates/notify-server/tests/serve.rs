@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use axum::http::{StatusCode, header};
 use common::*;
 use notify_core::query::{
-    DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, Page, QuarantineQuery,
+    DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, Page, PastTag, QuarantineQuery,
     QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary, TagHistoryEntry,
     TagSummary, UnusedItem, UnusedQuery,
 };
@@ -50,6 +50,14 @@ impl Storage for SlowStore {
     }
     async fn tags(&self, repo: &RepoRef, page: &PageRequest) -> Result<Page<TagSummary>, StorageError> {
         self.inner.tags(repo, page).await
+    }
+    async fn tags_at(
+        &self,
+        repo: &RepoRef,
+        instant: Timestamp,
+        page: &PageRequest,
+    ) -> Result<Page<PastTag>, StorageError> {
+        self.inner.tags_at(repo, instant, page).await
     }
     async fn tag_history(
         &self,

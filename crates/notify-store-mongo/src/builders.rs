@@ -874,6 +874,22 @@ pub fn inventory_order() -> Document {
     doc! { "registry": 1, "repository": 1, "tag": 1 }
 }
 
+/// The changes at or before `micros` of a repository's tags after `after_tag`, for
+/// `tags_at` in [`tags_at_order`].
+pub fn tags_at_filter(repo: &RepoRef, micros: i64, after_tag: Option<&str>) -> Document {
+    let mut f = repo_key(repo);
+    f.insert("t", doc! { "$lte": micros });
+    if let Some(t) = after_tag {
+        f.insert("tag", doc! { "$gt": t });
+    }
+    f
+}
+
+/// By tag, each tag's newest change first: the history's own index.
+pub fn tags_at_order() -> Document {
+    doc! { "tag": 1, "t": -1, "e": -1 }
+}
+
 /// A tag's history strictly after the cursor `(micros, event id)`, newest first.
 pub fn tag_history_filter(repo: &RepoRef, tag: &Tag, after: Option<(i64, &str)>) -> Document {
     let mut f = tag_key(repo, tag);

@@ -104,7 +104,7 @@ use mongodb::bson::{Document, doc};
 use mongodb::options::{Acknowledgment, ClientOptions, WriteConcern};
 use mongodb::{Client, Collection, Database};
 use notify_core::query::{
-    DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, Page, QuarantineQuery,
+    DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, Page, PastTag, QuarantineQuery,
     QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary, TagHistoryEntry,
     TagSummary, UnusedItem, UnusedQuery,
 };
@@ -272,6 +272,15 @@ impl Storage for MongoStore {
 
     async fn tags(&self, repo: &RepoRef, page: &PageRequest) -> Result<Page<TagSummary>, StorageError> {
         self.read_tags(repo, page).await
+    }
+
+    async fn tags_at(
+        &self,
+        repo: &RepoRef,
+        instant: Timestamp,
+        page: &PageRequest,
+    ) -> Result<Page<PastTag>, StorageError> {
+        self.read_tags_at(repo, instant, page).await
     }
 
     async fn tag_history(

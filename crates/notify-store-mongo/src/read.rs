@@ -14,8 +14,8 @@ use mongodb::bson::{Document, doc};
 use mongodb::options::FindOptions;
 use notify_core::query::{
     DIGEST_PAGE_SIZE, DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, LiveTagFilter,
-    Page, QuarantineQuery, QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary,
-    TagHistoryEntry, TagSummary, UnusedItem, UnusedQuery,
+    Page, PastTag, QuarantineQuery, QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats,
+    RepositorySummary, TagHistoryEntry, TagSummary, UnusedItem, UnusedQuery,
 };
 use notify_core::{ContentKind, Digest, LogEntry, PageRequest, RepoRef, StorageError, Tag, Timestamp};
 
@@ -379,6 +379,50 @@ impl MongoStore {
             });
         }
         Ok(Page::from_overfetch(items, limit, |t| vec![t.tag.to_string()]))
+    }
+
+    pub(crate) async fn read_tags_at(
+        &self,
+        repo: &RepoRef,
+        instant: Timestamp,
+        page: &PageRequest,
+    ) -> Result<Page<PastTag>> {
+        let limit = limit_of(page);
+        let mut after = page.after.as_ref().map(|c| c.to_key(1)).transpose()?.map(|mut k| k.remove(0));
+        let mut items = Vec::new();
+        let mut batch = limit + 1;
+        // The first change read of each tag is its change in force; the rest of its history is
+        // skipped by starting the next batch after it.
+        loop {
+            let filter = builders::tags_at_filter(repo, instant.unix_micros(), after.as_deref());
+            let docs = self
+                .find_docs(Coll::TagHistory, filter, Some(builders::tags_at_order()), None, Some(batch))
+                .await?;
+            let fetched = docs.len();
+            for d in &docs {
+                let tag: String = decode::required(d, "tag")?;
+                if after.as_ref().is_some_and(|a| *a >= tag) {
+                    continue;
+                }
+                after = Some(tag.clone());
+                let Some(digest) = decode::parsed_opt::<Digest>(d, "d")? else { continue };
+                items.push(PastTag {
+                    tag: decode::parsed(d, "tag")?,
+                    digest,
+                    set_at: decode::time(d, "t")?
+                        .ok_or_else(|| crate::error::corrupt(format!("history without time: {d}")))?,
+                    event_id: decode::required(d, "e")?,
+                    actor: decode::string(d, "a")?,
+                });
+                if items.len() > limit {
+                    break;
+                }
+            }
+            if items.len() > limit || fetched < batch {
+                return Ok(Page::from_overfetch(items, limit, |t| vec![t.tag.to_string()]));
+            }
+            batch = (batch * 2).min(MAX_BATCH);
+        }
     }
 
     pub(crate) async fn read_tag_history(

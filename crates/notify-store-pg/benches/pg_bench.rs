@@ -838,6 +838,11 @@ async fn main() {
         async move { s.tag_history(&r, &t, &page).await.expect("history").items.len() }
     })
     .await;
+    measure("tags of a repository at the middle, page of 100", samples, |i| {
+        let r = repo(picks[i]);
+        async move { s.tags_at(&r, middle, &PageRequest::first(100)).await.expect("tags at").items.len() }
+    })
+    .await;
     measure("unused since the middle, page of 1000", samples.min(50), |i| {
         let after = (i > 0).then(|| {
             let n = &names[(i * 101) % names.len()];

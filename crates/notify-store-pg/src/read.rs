@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use notify_core::command::ContentReference;
 use notify_core::query::{
     DIGEST_PAGE_SIZE, DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, LiveTagFilter,
-    NameMatch, QuarantineQuery, QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats,
+    NameMatch, PastTag, QuarantineQuery, QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats,
     RepositorySummary, TagHistoryEntry, TagSummary, Tombstone, UnusedItem, UnusedQuery,
 };
 use notify_core::{
@@ -318,6 +318,53 @@ impl PgStore {
                     push_count: u64_of(row.get(6)),
                     pull_count: u64_of(row.get(7)),
                     last_pulled: opt_time(row.get(8)),
+                })
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        Ok(Page::from_overfetch(items, page.effective_limit(), |t| vec![t.tag.to_string()]))
+    }
+
+    pub(crate) async fn list_tags_at(
+        &self,
+        repo: &RepoRef,
+        instant: Timestamp,
+        page: &PageRequest,
+    ) -> Result<Page<PastTag>, StorageError> {
+        let s = &self.sql.schema;
+        let mut f = Filters::default();
+        let (reg, name) = (f.param(repo.registry.clone()), f.param(repo.repository.to_string()));
+        f.cond(format!(
+            "t.repo_id = (SELECT id FROM {s}.repositories WHERE registry = {reg} AND name = {name}) \
+             AND h.digest IS NOT NULL"
+        ));
+        if let Some(c) = &page.after {
+            let key = c.to_key(1)?;
+            let p = f.param(key[0].clone());
+            f.cond(format!("t.tag > {p}"));
+        }
+        let at = f.param(bound(instant.unix_micros()));
+        let lim = f.param(limit(page));
+        // Every tag row in key order, each with one backward step of its history's key from
+        // the instant: the page stops after `limit` tags that pointed at something.
+        let sql = format!(
+            "SELECT t.tag, h.digest, h.at, h.event_id, h.actor \
+             FROM {s}.tags t CROSS JOIN LATERAL \
+                  (SELECT p.digest, p.at, p.event_id, p.actor FROM {s}.tag_history p \
+                   WHERE p.repo_id = t.repo_id AND p.tag = t.tag AND p.at <= {at} \
+                   ORDER BY p.at DESC, p.event_id DESC LIMIT 1) h \
+             {} ORDER BY t.tag LIMIT {lim}",
+            f.where_clause()
+        );
+        let rows = self.rows(&sql, &f.refs(), "reading the tags at an instant").await?;
+        let items = rows
+            .iter()
+            .map(|row| {
+                Ok(PastTag {
+                    tag: parse("tag", row.get(0))?,
+                    digest: parse("digest", row.get(1))?,
+                    set_at: time(row.get(2)),
+                    event_id: row.get(3),
+                    actor: row.get(4),
                 })
             })
             .collect::<Result<Vec<_>, StorageError>>()?;

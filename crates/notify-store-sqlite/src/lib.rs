@@ -86,7 +86,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use notify_core::query::{
-    DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, Page, QuarantineQuery,
+    DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, Page, PastTag, QuarantineQuery,
     QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary, TagHistoryEntry,
     TagSummary, UnusedItem, UnusedQuery,
 };
@@ -205,6 +205,16 @@ impl Storage for SqliteStore {
     async fn tags(&self, repo: &RepoRef, page: &PageRequest) -> Result<Page<TagSummary>, StorageError> {
         let (repo, page) = (repo.clone(), page.clone());
         self.inner.readers.read(move |conn| read::tags(conn, &repo, &page)).await
+    }
+
+    async fn tags_at(
+        &self,
+        repo: &RepoRef,
+        instant: Timestamp,
+        page: &PageRequest,
+    ) -> Result<Page<PastTag>, StorageError> {
+        let (repo, page) = (repo.clone(), page.clone());
+        self.inner.readers.read(move |conn| read::tags_at(conn, &repo, instant, &page)).await
     }
 
     async fn tag_history(

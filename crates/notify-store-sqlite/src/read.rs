@@ -10,7 +10,7 @@
 use notify_core::command::ContentReference;
 use notify_core::query::{
     DIGEST_PAGE_SIZE, DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, LiveTagFilter,
-    NameMatch, QuarantineQuery, QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats,
+    NameMatch, PastTag, QuarantineQuery, QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats,
     RepositorySummary, TagHistoryEntry, TagSummary, Tombstone, UnusedItem, UnusedQuery,
 };
 use notify_core::{
@@ -271,6 +271,45 @@ pub(crate) fn tags(
             push_count: count(get(row, 6)?),
             pull_count: count(get(row, 7)?),
             last_pulled: opt_time(get(row, 8)?),
+        })
+    })?;
+    Ok(Page::from_overfetch(items, page.effective_limit(), |t| vec![t.tag.to_string()]))
+}
+
+pub(crate) fn tags_at(
+    conn: &Connection,
+    repo: &RepoRef,
+    instant: Timestamp,
+    page: &PageRequest,
+) -> Result<Page<PastTag>, StorageError> {
+    let mut f = Filters::default();
+    let (reg, name) = (f.param(repo.registry.clone()), f.param(repo.repository.to_string()));
+    f.cond(format!("r.registry = {reg} AND r.name = {name} AND h.digest IS NOT NULL"));
+    if let Some(c) = &page.after {
+        let key = c.to_key(1)?;
+        let p = f.param(key[0].clone());
+        f.cond(format!("t.tag > {p}"));
+    }
+    let at = f.param(instant.unix_micros());
+    let lim = f.param(limit(page));
+    // Each tag's change in force is one seek of the history's key from the instant back.
+    let sql_text = format!(
+        "SELECT t.tag, h.digest, h.at, h.event_id, h.actor \
+         FROM repositories r JOIN tags t ON t.repo_id = r.id \
+         JOIN tag_history h ON h.repo_id = t.repo_id AND h.tag = t.tag \
+              AND (h.at, h.event_id) = (SELECT p.at, p.event_id FROM tag_history p \
+                                        WHERE p.repo_id = t.repo_id AND p.tag = t.tag AND p.at <= {at} \
+                                        ORDER BY p.at DESC, p.event_id DESC LIMIT 1) \
+         {} ORDER BY t.tag LIMIT {lim}",
+        f.where_clause()
+    );
+    let items = f.rows(conn, &sql_text, |row| {
+        Ok(PastTag {
+            tag: parse("tag", get(row, 0)?)?,
+            digest: parse("digest", get(row, 1)?)?,
+            set_at: time(get(row, 2)?),
+            event_id: get(row, 3)?,
+            actor: get(row, 4)?,
         })
     })?;
     Ok(Page::from_overfetch(items, page.effective_limit(), |t| vec![t.tag.to_string()]))

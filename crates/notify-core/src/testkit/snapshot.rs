@@ -20,8 +20,8 @@ use serde_json::Value;
 use crate::command::RepoRef;
 use crate::query::{
     DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, LiveTagFilter, MAX_PAGE_SIZE,
-    NameMatch, Page, QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary,
-    TagHistoryEntry, TagSummary, UnusedItem, UnusedQuery,
+    NameMatch, Page, PastTag, QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats,
+    RepositorySummary, TagHistoryEntry, TagSummary, UnusedItem, UnusedQuery,
 };
 use crate::{
     Action, Cursor, Digest, LogEntry, PageRequest, RepositoryName, Storage, StorageError, Tag, Timestamp,
@@ -29,6 +29,9 @@ use crate::{
 
 /// The page size snapshots read lists with: small, so that every list spans several pages.
 pub const SNAPSHOT_PAGE_SIZE: u32 = 2;
+
+/// The last microsecond of year 9999, the latest RFC 3339 writes.
+const LAST_MICROS: i64 = 253_402_300_799_999_999;
 
 /// How many values of each event filter a snapshot tries.
 const FILTER_VALUES: usize = 8;
@@ -105,6 +108,8 @@ pub struct RepositorySnapshot {
     pub tags: Listing<TagSummary>,
     /// `tag_history` of every tag the event log names in this repository, paged.
     pub tag_history: BTreeMap<Tag, Listing<TagHistoryEntry>>,
+    /// `tags_at` on and just before a few times of those histories, and long after them.
+    pub tags_at: BTreeMap<Timestamp, Listing<PastTag>>,
 }
 
 /// The paged lists of one digest.
@@ -315,12 +320,28 @@ pub async fn snapshot(store: &dyn Storage) -> StoreSnapshot {
             .await;
             tag_history.insert(tag, history);
         }
+        let changes: BTreeSet<Timestamp> =
+            tag_history.values().flat_map(|h| h.items.iter().map(|e| e.at)).collect();
+        let mut instants = vec![Timestamp::from_unix_micros(LAST_MICROS)];
+        for t in spread(&changes, FILTER_VALUES / 2) {
+            instants.extend([t, Timestamp::from_unix_micros(t.unix_micros().saturating_sub(1))]);
+        }
+        let mut tags_at = BTreeMap::new();
+        for instant in instants {
+            let listed =
+                read_list(&format!("tags of {registry}/{repository} at {instant}"), page, async |p| {
+                    store.tags_at(&repo, instant, &p).await
+                })
+                .await;
+            tags_at.insert(instant, listed);
+        }
         repository_details.push(RepositorySnapshot {
             registry: registry.clone(),
             repository: repository.clone(),
             stats,
             tags,
             tag_history,
+            tags_at,
         });
     }
 
@@ -422,8 +443,7 @@ async fn unused(store: &dyn Storage, page: u32) -> BTreeMap<Timestamp, Listing<U
         })
         .await
     };
-    // The last microsecond of year 9999, the latest RFC 3339 writes.
-    let end = Timestamp::from_unix_micros(253_402_300_799_999_999);
+    let end = Timestamp::from_unix_micros(LAST_MICROS);
     let every = list(end).await;
     let times: BTreeSet<Timestamp> =
         every.items.iter().flat_map(|u| std::iter::once(u.pushed_at).chain(u.last_pulled)).collect();

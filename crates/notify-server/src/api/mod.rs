@@ -10,6 +10,7 @@
 //! | `GET /api/v1/repositories` | repositories, searchable (`prefix` or `q`), paged |
 //! | `GET /api/v1/repositories/stats` | statistics of one repository |
 //! | `GET /api/v1/tags` | live tags of one repository, paged |
+//! | `GET /api/v1/tags/at` | the tags of one repository as they stood at an instant (`at`), paged |
 //! | `GET /api/v1/tags/history` | every change of one tag, newest first, paged; with `at`, as it stood at an instant |
 //! | `GET /api/v1/digests/{digest}` | everything known about a digest, with the first page of its repositories and referrers |
 //! | `GET /api/v1/digests/{digest}/repositories` | the repositories that hold or held a digest, paged |
@@ -46,12 +47,12 @@ use notify_core::{Action, Digest, PageRequest, RepoRef, RepositoryName, Tag};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 use model::{
-    DigestInfo, DigestLocationPage, EventPage, InventoryItem, InventoryPage, QuarantinePage, ReferrerPage,
-    RepositoryPage, RepositoryStats, TagHistoryPage, TagPage, UnusedItem, UnusedPage,
+    DigestInfo, DigestLocationPage, EventPage, InventoryItem, InventoryPage, PastTagPage, QuarantinePage,
+    ReferrerPage, RepositoryPage, RepositoryStats, TagHistoryPage, TagPage, UnusedItem, UnusedPage,
 };
 use params::{
     ApiQuery, EventsParams, InventoryParams, PageParams, RepositoriesParams, RepositoryParams,
-    TagHistoryParams, TagsParams, UnusedParams,
+    TagHistoryParams, TagsAtParams, TagsParams, UnusedParams,
 };
 
 /// The media type of the streamed lists (the inventory, the unused tags).
@@ -166,6 +167,32 @@ pub(crate) async fn list_tags(
     let page = params::page(p.limit, p.cursor, DEFAULT_PAGE_SIZE)?;
     let repo = resolve_repository(&app, p.registry.as_deref(), &p.repository).await?;
     let tags = app.read("tags", app.shared().store.tags(&repo, &page)).await?;
+    Ok(Json(tags.into()))
+}
+
+/// The tags of a repository as they stood at an instant, by name.
+#[utoipa::path(
+    get,
+    path = "/api/v1/tags/at",
+    tag = "query",
+    params(TagsAtParams),
+    responses(
+        (status = 200, description = "One page of the tags that pointed at something then", body = PastTagPage),
+        (status = 400, description = "Invalid parameter or cursor, or the registry must be named", body = ErrorBody),
+        (status = 401, description = "Missing or wrong read token", body = ErrorBody),
+        (status = 404, description = "The registry was left out and no registry has this repository", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    ),
+    security(("api_bearer" = []))
+)]
+pub(crate) async fn tags_at(
+    State(app): State<AppState>,
+    ApiQuery(p): ApiQuery<TagsAtParams>,
+) -> Result<Json<PastTagPage>, ApiError> {
+    let instant = params::timestamp("at", &p.at)?;
+    let page = params::page(p.limit, p.cursor, DEFAULT_PAGE_SIZE)?;
+    let repo = resolve_repository(&app, p.registry.as_deref(), &p.repository).await?;
+    let tags = app.read("tags_at", app.shared().store.tags_at(&repo, instant, &page)).await?;
     Ok(Json(tags.into()))
 }
 

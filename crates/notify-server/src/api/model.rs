@@ -190,6 +190,30 @@ impl From<core::TagHistoryEntry> for TagHistoryEntry {
     }
 }
 
+/// A tag as it stood at an instant.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PastTag {
+    /// The tag.
+    #[schema(value_type = String)]
+    pub tag: notify_core::Tag,
+    /// What it pointed at then.
+    #[schema(value_type = String)]
+    pub digest: notify_core::Digest,
+    /// When it was set to that digest.
+    #[schema(value_type = String, format = DateTime)]
+    pub set_at: notify_core::Timestamp,
+    /// The event that set it.
+    pub event_id: String,
+    /// Who set it.
+    pub actor: Option<String>,
+}
+
+impl From<core::PastTag> for PastTag {
+    fn from(t: core::PastTag) -> Self {
+        PastTag { tag: t.tag, digest: t.digest, set_at: t.set_at, event_id: t.event_id, actor: t.actor }
+    }
+}
+
 /// Where a digest lives.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DigestLocation {
@@ -559,6 +583,7 @@ macro_rules! page_type {
 page_type!(RepositoryPage, RepositorySummary, "repositories, by registry then name");
 page_type!(TagPage, TagSummary, "live tags, by name");
 page_type!(TagHistoryPage, TagHistoryEntry, "a tag's changes, newest first");
+page_type!(PastTagPage, PastTag, "the tags of a repository at an instant, by name");
 page_type!(DigestLocationPage, DigestLocation, "the repositories of a digest, by registry then name");
 page_type!(ReferrerPage, Referrer, "the manifests referencing a digest, by digest then kind");
 page_type!(EventPage, LogEntry, "log entries, newest first");

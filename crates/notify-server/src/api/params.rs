@@ -95,6 +95,26 @@ pub(crate) struct TagsParams {
     pub(crate) cursor: Option<String>,
 }
 
+/// The tags of one repository at an instant.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct TagsAtParams {
+    /// The registry; may be left out when exactly one registry has a repository of this name.
+    pub(crate) registry: Option<String>,
+    /// The repository, e.g. `library/alpine`.
+    pub(crate) repository: String,
+    /// The instant (RFC 3339; write `+` in an offset as `%2B`, or use `Z`): every tag that
+    /// pointed at something then, with the change of its history in force.
+    #[param(format = DateTime)]
+    pub(crate) at: String,
+    /// Items per page (1 to 1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub(crate) limit: Option<u32>,
+    /// The `next` value of the previous page.
+    pub(crate) cursor: Option<String>,
+}
+
 /// The history of one tag.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

@@ -18,7 +18,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, Response, StatusCode, header};
 use http_body_util::BodyExt as _;
 use notify_core::query::{
-    DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, Page, QuarantineQuery,
+    DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, Page, PastTag, QuarantineQuery,
     QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary, TagHistoryEntry,
     TagSummary, UnusedItem, UnusedQuery,
 };
@@ -234,6 +234,15 @@ impl Storage for FlakyStore {
     async fn tags(&self, repo: &RepoRef, page: &PageRequest) -> Result<Page<TagSummary>, StorageError> {
         self.check()?;
         self.inner.tags(repo, page).await
+    }
+    async fn tags_at(
+        &self,
+        repo: &RepoRef,
+        instant: Timestamp,
+        page: &PageRequest,
+    ) -> Result<Page<PastTag>, StorageError> {
+        self.check()?;
+        self.inner.tags_at(repo, instant, page).await
     }
     async fn tag_history(
         &self,

@@ -1,10 +1,11 @@
 //! Tags: moves, deletes, and what content and repository deletes do to them.
 
 use super::{
-    digest_info, history_of, inventory_of, repo, repositories_of, some, stats_of, tag, tags_of, tombstone,
+    digest_info, history_of, inventory_of, read_list, repo, repositories_of, some, stats_of, tag, tags_of,
+    tombstone,
 };
 use crate::media_type::OCI_MANIFEST;
-use crate::query::{Cursor, PageRequest, RepositoryQuery, TagHistoryEntry, TagSummary};
+use crate::query::{Cursor, PageRequest, PastTag, RepositoryQuery, TagHistoryEntry, TagSummary};
 use crate::testkit::builder::{DEFAULT_HOST, EventBuilder, apply_all, test_digest, time, time_micros};
 use crate::{ContentKind, Digest, Policy, Storage, StorageError, Timestamp};
 
@@ -172,6 +173,69 @@ pub async fn a_tag_history_read_at_an_instant_starts_with_the_change_in_force_th
     assert!(
         matches!(page(garbage).await, Err(StorageError::InvalidCursor(_))),
         "a cursor that is no position is the store's to refuse"
+    );
+}
+
+/// A repository's tags read as they stood at an instant: of every tag, the change in force
+/// then when it set a digest; a tag deleted then is left out, one only pulled (no history)
+/// never shows, two changes at one instant are decided by their ids, and another
+/// repository's tags of the same names stay apart.
+pub async fn a_repository_s_tags_read_at_an_instant_are_the_changes_in_force_then(store: &dyn Storage) {
+    let (m1, m2, m3) = (test_digest(1), test_digest(2), test_digest(3));
+    let r = repo(DEFAULT_HOST, REPO);
+    let events = [
+        push_tag("c-1b", 20, REPO, &m1, "c"),
+        push_tag("a-2", 20, REPO, &m2, "a").actor("bob"),
+        push_tag("a-1", 10, REPO, &m1, "a").actor("alice"),
+        EventBuilder::delete("b-2", time(25), REPO).tag("b"),
+        push_tag("b-1", 15, REPO, &m1, "b"),
+        push_tag("b-3", 35, REPO, &m3, "b"),
+        push_tag("c-1", 20, REPO, &m3, "c"),
+        EventBuilder::push("e-1", time_micros(30_000_001), REPO).manifest(&m2, 400).tag("e"),
+        EventBuilder::pull("d-pull", time(5), REPO).manifest(&m1, 400).tag("d"),
+        push_tag("o-1", 1, "team/other", &m3, "a"),
+    ];
+    apply_all(store, &events, &Policy::default()).await;
+
+    let past = |t: &str, d: &Digest, at: Timestamp, id: &str, actor: Option<&str>| PastTag {
+        tag: tag(t),
+        digest: d.clone(),
+        set_at: at,
+        event_id: id.to_owned(),
+        actor: actor.map(str::to_owned),
+    };
+    let a1 = past("a", &m1, time(10), "a-1", Some("alice"));
+    let a2 = past("a", &m2, time(20), "a-2", Some("bob"));
+    let b1 = past("b", &m1, time(15), "b-1", None);
+    let b3 = past("b", &m3, time(35), "b-3", None);
+    let c = past("c", &m1, time(20), "c-1b", None);
+    let e = past("e", &m2, time_micros(30_000_001), "e-1", None);
+    let at = async |t: Timestamp| {
+        read_list(&format!("tags of {REPO} at {t}"), 1, async |p| store.tags_at(&r, t, &p).await).await.items
+    };
+    assert_eq!(at(time(5)).await, vec![], "before the first push; d was only pulled");
+    assert_eq!(at(time(10)).await, vec![a1.clone()], "at the first push");
+    assert_eq!(at(time(15)).await, vec![a1, b1.clone()], "at 15");
+    assert_eq!(at(time(20)).await, vec![a2.clone(), b1, c.clone()], "two pushes of c at 20");
+    assert_eq!(at(time(25)).await, vec![a2.clone(), c.clone()], "b deleted at 25");
+    assert_eq!(at(time(30)).await, vec![a2.clone(), c.clone()], "e a microsecond later");
+    assert_eq!(at(time_micros(30_000_001)).await, vec![a2.clone(), c.clone(), e.clone()], "e");
+    assert_eq!(at(time(1_000)).await, vec![a2.clone(), b3, c, e], "long after");
+    let other = repo(DEFAULT_HOST, "team/other");
+    let o = past("a", &m3, time(1), "o-1", None);
+    assert_eq!(
+        store.tags_at(&other, time(1_000), &PageRequest::first(10)).await.expect("tags_at").items,
+        [o]
+    );
+    let nowhere = repo(DEFAULT_HOST, "no/such");
+    assert_eq!(
+        store.tags_at(&nowhere, time(1_000), &PageRequest::first(10)).await.expect("tags_at").items,
+        []
+    );
+    let garbage = PageRequest { after: Some(Cursor::new("zz")), limit: 10 };
+    assert!(
+        matches!(store.tags_at(&r, time(20), &garbage).await, Err(StorageError::InvalidCursor(_))),
+        "a garbage cursor"
     );
 }
 
