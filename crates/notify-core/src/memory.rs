@@ -12,7 +12,7 @@ use crate::command::{Content, ContentReference, Count, Plan, RepoRef, Stamp};
 use crate::query::{
     DIGEST_PAGE_SIZE, DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, LiveTagFilter,
     Page, PastTag, QuarantineQuery, QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats,
-    RepositorySummary, TagHistoryEntry, TagSummary, Tombstone, UnusedItem, UnusedQuery,
+    RepositorySummary, TagHistoryEntry, TagSummary, Tombstone, UnusedItem, UnusedQuery, UnusedWalk,
 };
 use crate::{
     ApplyOutcome, Command, ContentKind, Digest, LogEntry, PageRequest, ReferenceKind, RepositoryName,
@@ -633,8 +633,16 @@ impl Storage for MemoryStore {
 
     async fn unused(&self, query: &UnusedQuery) -> Result<Page<UnusedItem>, StorageError> {
         let state = self.lock();
-        let items = state.live_items(&query.filter).filter(|u| u.unused_since(query.since));
-        paginate(items, &query.page, 3, |u| u.item.sort_key(), |u, c| Ok(inventory_after(&u.item, c)))
+        let cursor = query.page.after.as_ref().map(|c| c.to_key(3)).transpose()?;
+        let mut walk = UnusedWalk::new(query);
+        let mut live = state
+            .live_items(&query.filter)
+            .filter(|u| cursor.as_ref().is_none_or(|c| inventory_after(&u.item, c)));
+        while walk.wants_more() {
+            let Some(tag) = live.next() else { break };
+            walk.take(tag);
+        }
+        Ok(walk.finish())
     }
 
     async fn quarantined(&self, page: &QuarantineQuery) -> Result<Page<QuarantineRecord>, StorageError> {

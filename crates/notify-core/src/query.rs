@@ -592,12 +592,21 @@ impl InventoryItem {
 /// tag never pulled has none). Both pulls count so that an image pulled by digest is in use,
 /// and so that a tag clients pull by name is not reported just because it was moved.
 ///
+/// No index can find unused tags: what makes a tag unused is the absence of pulls after an
+/// instant the query chooses. So a page walks the live tags after its cursor (those the
+/// filter keeps) and examines at most `walk` of them; one that reaches that bound before its
+/// page is full ends there, with a `next` cursor at the last tag it examined. A page of this
+/// list may therefore hold fewer items than its limit, or none, and still have a next page:
+/// only a missing `next` ends the list. That keeps every page's cost bounded when unused tags
+/// are rare among many live ones. [`UnusedWalk`] states the rule once for every store.
+///
 /// ```
 /// use notify_core::query::UnusedQuery;
 ///
 /// // Tags set before 1 September 2026 and pulled neither by name nor by digest since.
 /// let query = UnusedQuery::since("2026-09-01T00:00:00Z".parse().unwrap());
 /// assert!(query.filter.registry.is_none());
+/// assert_eq!(query.walk, UnusedQuery::DEFAULT_WALK);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnusedQuery {
@@ -607,12 +616,117 @@ pub struct UnusedQuery {
     pub since: Timestamp,
     /// Which page.
     pub page: PageRequest,
+    /// How many live tags the page may examine at most (at least 1).
+    pub walk: u32,
 }
 
 impl UnusedQuery {
+    /// The live tags a page examines at most unless told otherwise: a few milliseconds of
+    /// work for a database.
+    pub const DEFAULT_WALK: u32 = 5_000;
+
     /// The first page of every registry's tags unused since `since`.
     pub fn since(since: Timestamp) -> Self {
-        UnusedQuery { filter: LiveTagFilter::default(), since, page: PageRequest::default() }
+        UnusedQuery {
+            filter: LiveTagFilter::default(),
+            since,
+            page: PageRequest::default(),
+            walk: Self::DEFAULT_WALK,
+        }
+    }
+}
+
+/// One page's walk of the unused list (see [`UnusedQuery`]): a store feeds it the live tags
+/// after the page's cursor, in the inventory's order, each with its use, until
+/// [`UnusedWalk::take`] says the page needs no more; [`UnusedWalk::finish`] makes the page.
+///
+/// ```
+/// use notify_core::query::{InventoryItem, UnusedItem, UnusedQuery, UnusedWalk};
+///
+/// let at = |s: &str| s.parse().unwrap();
+/// let tag = |t: &str, pulled: Option<&str>| UnusedItem {
+///     item: InventoryItem {
+///         registry: "r".into(),
+///         repository: "team/app".parse().unwrap(),
+///         tag: t.parse().unwrap(),
+///         digest: format!("sha256:{}", "a".repeat(64)).parse().unwrap(),
+///         media_type: None,
+///     },
+///     pushed_at: at("2026-01-01T00:00:00Z"),
+///     last_pulled: pulled.map(at),
+/// };
+/// let mut query = UnusedQuery::since(at("2026-06-01T00:00:00Z"));
+/// query.walk = 2;
+/// let mut walk = UnusedWalk::new(&query);
+/// assert!(walk.take(tag("a", Some("2026-07-01T00:00:00Z")))); // used: not listed
+/// assert!(!walk.take(tag("b", None))); // unused, and the walk's bound is reached
+/// let page = walk.finish();
+/// assert_eq!(page.items.len(), 1);
+/// assert!(page.next.is_some(), "the next page starts after b");
+/// ```
+#[derive(Debug)]
+pub struct UnusedWalk {
+    since: Timestamp,
+    limit: usize,
+    walk: usize,
+    examined: usize,
+    last: Option<Vec<String>>,
+    items: Vec<UnusedItem>,
+}
+
+impl UnusedWalk {
+    /// The walk of `query`'s page.
+    pub fn new(query: &UnusedQuery) -> Self {
+        UnusedWalk {
+            since: query.since,
+            limit: query.page.effective_limit(),
+            walk: query.walk.max(1) as usize,
+            examined: 0,
+            last: None,
+            items: Vec::new(),
+        }
+    }
+
+    /// Examines the next live tag; false once the page needs no more (it has one item more
+    /// than its limit, or the walk's bound is reached).
+    pub fn take(&mut self, tag: UnusedItem) -> bool {
+        debug_assert!(self.wants_more(), "a finished walk is fed no more tags");
+        self.examined += 1;
+        self.last = Some(tag.item.sort_key());
+        if tag.unused_since(self.since) {
+            self.items.push(tag);
+        }
+        self.wants_more()
+    }
+
+    /// Whether the page needs more tags.
+    pub fn wants_more(&self) -> bool {
+        self.items.len() <= self.limit && self.examined < self.walk
+    }
+
+    /// How many more tags the page may examine at most.
+    pub fn remaining(&self) -> usize {
+        if self.wants_more() { self.walk - self.examined } else { 0 }
+    }
+
+    /// How many tags it examined, and how many of them it kept.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.examined, self.items.len())
+    }
+
+    /// The page: up to its limit of the tags kept. The next page starts after the last
+    /// item when more were found than the page holds, else after the last tag examined when
+    /// the walk's bound cut it short, and there is none when the live tags ran out first.
+    pub fn finish(mut self) -> Page<UnusedItem> {
+        let next = if self.items.len() > self.limit {
+            self.items.truncate(self.limit);
+            self.items.last().map(|u| Cursor::from_key(&u.item.sort_key()))
+        } else if self.examined >= self.walk {
+            self.last.as_deref().map(Cursor::from_key)
+        } else {
+            None
+        };
+        Page { items: self.items, next }
     }
 }
 

@@ -123,6 +123,7 @@ macro_rules! conformance_suite {
             the_repositories_and_referrers_of_a_digest_page_past_the_first_page
             inventory_items_show_the_current_media_type_of_their_digest
             unused_since_lists_tags_neither_set_nor_pulled_since
+            a_page_of_unused_tags_examines_at_most_its_walk
             pruning_the_log_removes_old_entries_and_leaves_the_projection
             a_log_larger_than_a_prune_slice_is_pruned_whole_by_one_call
         );

@@ -444,6 +444,53 @@ async fn the_inventory_is_json_pages_or_one_ndjson_stream() {
     expect_error(&app, "/api/v1/inventory?q=", StatusCode::BAD_REQUEST, "invalid_parameter").await;
 }
 
+/// Where a page of the unused list examines few tags, JSON pages come back short or empty
+/// with a `next`, and following `next` (or streaming NDJSON) still lists every unused tag.
+#[tokio::test]
+async fn unused_pages_cut_short_by_their_walk_still_list_every_tag() {
+    let (app, store) = flaky_app();
+    for dir in ["registry-2.8/basic", "registry-2.8/auth"] {
+        for (name, body) in fixture_bodies(dir) {
+            let answer = post_events(&app, "/events", V1, body).await;
+            assert_eq!(answer.status, StatusCode::OK, "{dir}/{name}");
+        }
+    }
+    let ndjson = |path: String| {
+        let app = app.clone();
+        async move {
+            let auth = format!("Bearer {READ_TOKEN}");
+            let answer = get_with(&app, &path, &[("authorization", auth.as_str())]).await;
+            assert_eq!(answer.status, StatusCode::OK, "{path}");
+            answer
+                .text()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect::<Vec<serde_json::Value>>()
+        }
+    };
+    // Since 20:56 only team/app:1.0 is unused; since 20:57 all three tags are.
+    for since in ["2026-11-22T20:56:00Z", "2026-11-22T20:57:00Z"] {
+        let json = format!("/api/v1/unused?since={since}&limit=2");
+        let streamed = format!("/api/v1/unused.ndjson?since={since}");
+        let whole = all_pages(&app, &json).await;
+        assert!(!whole.is_empty(), "{json}");
+        assert_eq!(ndjson(streamed.clone()).await, whole, "{streamed}");
+
+        store.set_unused_walk(1);
+        assert_eq!(all_pages(&app, &json).await, whole, "{json} a tag a page");
+        assert_eq!(ndjson(streamed.clone()).await, whole, "{streamed} a tag a page");
+        let first = get_ok(&app, &json).await;
+        assert!(items(&first).len() <= 1, "{first}");
+        assert!(first["next"].is_string(), "a walk of one tag among three ends no list: {first}");
+        store.set_unused_walk(0);
+    }
+    // library/alpine-test:latest, the first tag in the list's order, was moved at 20:56:05:
+    // a page that examines only it is empty, and the list goes on.
+    store.set_unused_walk(1);
+    let first = get_ok(&app, "/api/v1/unused?since=2026-11-22T20:56:00Z&limit=5").await;
+    assert!(items(&first).is_empty() && first["next"].is_string(), "{first}");
+}
+
 #[tokio::test]
 async fn unused_lists_the_tags_neither_pushed_nor_pulled_since_an_instant() {
     let app = loaded().await;

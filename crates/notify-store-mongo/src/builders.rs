@@ -830,14 +830,8 @@ pub fn tags_pointing_at(repos: &[(String, String)], digest: &Digest) -> Document
 }
 
 /// Every tag that may be live and passes `filter`, strictly after the cursor
-/// `(registry, repository, tag)`; with `unused_since`, only tags set before it and not pulled
-/// by name at or after it (their digest's pulls are the link's, checked apart). `None` when
-/// no repository name can match.
-pub fn inventory_filter(
-    filter: &LiveTagFilter,
-    after: Option<(&str, &str, &str)>,
-    unused_since: Option<Timestamp>,
-) -> Option<Document> {
+/// `(registry, repository, tag)`. `None` when no repository name can match.
+pub fn inventory_filter(filter: &LiveTagFilter, after: Option<(&str, &str, &str)>) -> Option<Document> {
     let mut f = Document::new();
     if let Some(r) = &filter.registry {
         f.insert("registry", r);
@@ -849,12 +843,6 @@ pub fn inventory_filter(
     }
     if let Some(t) = &filter.tag {
         f.insert("tag", t.as_str());
-    }
-    if let Some(instant) = unused_since {
-        let t = instant.unix_micros();
-        f.insert("head.t", doc! { "$lt": t });
-        // `$not` also matches a tag never pulled, which has no `last_pulled`.
-        f.insert("last_pulled", doc! { "$not": { "$gte": t } });
     }
     if let Some((r, n, t)) = after {
         f.insert(

@@ -13,9 +13,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use mongodb::bson::{Document, doc};
 use mongodb::options::FindOptions;
 use notify_core::query::{
-    DIGEST_PAGE_SIZE, DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, LiveTagFilter,
-    Page, PastTag, QuarantineQuery, QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats,
-    RepositorySummary, TagHistoryEntry, TagSummary, UnusedItem, UnusedQuery,
+    DIGEST_PAGE_SIZE, DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, Page, PastTag,
+    QuarantineQuery, QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats, RepositorySummary,
+    TagHistoryEntry, TagSummary, UnusedItem, UnusedQuery, UnusedWalk,
 };
 use notify_core::{ContentKind, Digest, LogEntry, PageRequest, RepoRef, StorageError, Tag, Timestamp};
 
@@ -254,11 +254,23 @@ impl MongoStore {
         docs.iter().map(|d| Ok((decode::required(d, "_id")?, decode::kind_and_media_type(d)?))).collect()
     }
 
+    /// Up to `size` tag documents of `filter` in `order` that hold a digest, and how many
+    /// documents were read (fewer than `size`: none are left).
+    async fn candidates(
+        &self,
+        filter: Document,
+        order: Document,
+        size: usize,
+    ) -> Result<(Vec<TagDoc>, usize)> {
+        let docs = self.find_docs(Coll::Tags, filter, Some(order), None, Some(size)).await?;
+        let fetched = docs.len();
+        let tags =
+            docs.into_iter().map(TagDoc::decode).filter_map(|t| t.transpose()).collect::<Result<Vec<_>>>()?;
+        Ok((tags, fetched))
+    }
+
     /// Reads live tags in list order after `after` until `want` are found or none are left.
     /// `next_filter` builds the candidates' filter after a sort key; `key` gives a candidate's.
-    /// With `unused_since`, tags whose digest was pulled in their repository at or after it
-    /// are left out too (the filter can only see the tag's own pulls).
-    #[allow(clippy::too_many_arguments)]
     async fn live_tags_from<K: Clone>(
         &self,
         want: usize,
@@ -267,30 +279,16 @@ impl MongoStore {
         order: Document,
         key: impl Fn(&TagDoc) -> K,
         repo_deletes: Option<&BTreeMap<RepoKey, Deleted>>,
-        unused_since: Option<Timestamp>,
     ) -> Result<Vec<TagDoc>> {
         let mut live = Vec::new();
         let mut batch = want;
         loop {
-            let docs = self
-                .find_docs(Coll::Tags, next_filter(after.as_ref()), Some(order.clone()), None, Some(batch))
-                .await?;
-            let fetched = docs.len();
-            let candidates = docs
-                .into_iter()
-                .map(TagDoc::decode)
-                .filter_map(|t| t.transpose())
-                .collect::<Result<Vec<_>>>()?;
+            let (candidates, fetched) =
+                self.candidates(next_filter(after.as_ref()), order.clone(), batch).await?;
             if let Some(last) = candidates.last() {
                 after = Some(key(last));
             }
-            let mut kept = self.keep_live(candidates, repo_deletes).await?;
-            if let Some(instant) = unused_since {
-                let links: BTreeSet<LinkKey> = kept.iter().map(TagDoc::link_key).collect();
-                let pulls = self.link_pulls(&links.into_iter().collect::<Vec<_>>()).await?;
-                kept.retain(|t| pulls.get(&t.link_key()).is_none_or(|pulled| *pulled < instant));
-            }
-            live.extend(kept);
+            live.extend(self.keep_live(candidates, repo_deletes).await?);
             if live.len() >= want || fetched < batch {
                 live.truncate(want);
                 return Ok(live);
@@ -358,7 +356,6 @@ impl MongoStore {
                 builders::tag_order(),
                 |t| t.tag.clone(),
                 Some(&deletes),
-                None,
             )
             .await?;
         let kinds = self.kinds(&live.iter().map(|t| t.digest.to_string()).collect()).await?;
@@ -652,56 +649,84 @@ impl MongoStore {
         }))
     }
 
+    /// Walks the live tags after the cursor in batches, feeding each batch's tags with their
+    /// use to the page's [`UnusedWalk`] until it needs no more; only the kept tags' media
+    /// types are read.
+    pub(crate) async fn read_unused(&self, query: &UnusedQuery) -> Result<Page<UnusedItem>> {
+        let key = query.page.after.as_ref().map(|c| c.to_key(3)).transpose()?;
+        if builders::inventory_filter(&query.filter, None).is_none() {
+            return Ok(empty());
+        }
+        let mut after = key.map(|k| (k[0].clone(), k[1].clone(), k[2].clone()));
+        let mut walk = UnusedWalk::new(query);
+        let mut batch = limit_of(&query.page) + 1;
+        'walk: loop {
+            let size = batch.min(walk.remaining()).max(1);
+            let filter = builders::inventory_filter(
+                &query.filter,
+                after.as_ref().map(|(r, n, t): &LinkKey| (r.as_str(), n.as_str(), t.as_str())),
+            )
+            .unwrap_or_default();
+            let (candidates, fetched) = self.candidates(filter, builders::inventory_order(), size).await?;
+            if let Some(last) = candidates.last() {
+                after = Some((last.repo.0.clone(), last.repo.1.clone(), last.tag.clone()));
+            }
+            let live = self.keep_live(candidates, None).await?;
+            let links: BTreeSet<LinkKey> = live.iter().map(TagDoc::link_key).collect();
+            let pulls = self.link_pulls(&links.into_iter().collect::<Vec<_>>()).await?;
+            for t in &live {
+                let item = InventoryItem {
+                    registry: t.repo.0.clone(),
+                    repository: decode::parsed(&t.doc, "repository")?,
+                    tag: decode::parsed(&t.doc, "tag")?,
+                    digest: t.digest.clone(),
+                    media_type: None,
+                };
+                let tag_pulled = decode::time(&t.doc, "last_pulled")?;
+                let used = UnusedItem {
+                    item,
+                    pushed_at: t.head.stamp.at,
+                    last_pulled: tag_pulled.max(pulls.get(&t.link_key()).copied()),
+                };
+                if !walk.take(used) {
+                    break 'walk;
+                }
+            }
+            if fetched < size {
+                break;
+            }
+            batch = (batch * 2).min(MAX_BATCH);
+        }
+        let mut page = walk.finish();
+        let kinds = self.kinds(&page.items.iter().map(|u| u.item.digest.to_string()).collect()).await?;
+        for u in &mut page.items {
+            u.item.media_type = kinds.get(u.item.digest.as_str()).and_then(|(_, m)| m.clone());
+        }
+        Ok(page)
+    }
+
     pub(crate) async fn read_inventory(&self, query: &InventoryQuery) -> Result<Page<InventoryItem>> {
         let limit = limit_of(&query.page);
-        let live = self.live_tag_page(&query.filter, &query.page, None).await?;
+        let key = query.page.after.as_ref().map(|c| c.to_key(3)).transpose()?;
+        // Only the repository name can rule everything out, whatever the cursor: checked once.
+        if builders::inventory_filter(&query.filter, None).is_none() {
+            return Ok(empty());
+        }
+        let live = self
+            .live_tags_from(
+                limit + 1,
+                key.map(|k| (k[0].clone(), k[1].clone(), k[2].clone())),
+                |after| {
+                    let after = after.map(|(r, n, t)| (r.as_str(), n.as_str(), t.as_str()));
+                    builders::inventory_filter(&query.filter, after).unwrap_or_default()
+                },
+                builders::inventory_order(),
+                |t| (t.repo.0.clone(), t.repo.1.clone(), t.tag.clone()),
+                None,
+            )
+            .await?;
         let items = self.inventory_items(&live).await?;
         Ok(Page::from_overfetch(items, limit, InventoryItem::sort_key))
-    }
-
-    pub(crate) async fn read_unused(&self, query: &UnusedQuery) -> Result<Page<UnusedItem>> {
-        let limit = limit_of(&query.page);
-        let live = self.live_tag_page(&query.filter, &query.page, Some(query.since)).await?;
-        let links: BTreeSet<LinkKey> = live.iter().map(TagDoc::link_key).collect();
-        let pulls = self.link_pulls(&links.into_iter().collect::<Vec<_>>()).await?;
-        let mut items = Vec::with_capacity(live.len());
-        for (t, item) in live.iter().zip(self.inventory_items(&live).await?) {
-            let link_pulled = pulls.get(&t.link_key()).copied();
-            items.push(UnusedItem {
-                item,
-                pushed_at: t.head.stamp.at,
-                last_pulled: decode::time(&t.doc, "last_pulled")?.max(link_pulled),
-            });
-        }
-        Ok(Page::from_overfetch(items, limit, |u| u.item.sort_key()))
-    }
-
-    /// Live tags in inventory order after the page's cursor, one more than the page holds;
-    /// with `unused_since`, only those unused since it.
-    async fn live_tag_page(
-        &self,
-        filter: &LiveTagFilter,
-        page: &PageRequest,
-        unused_since: Option<Timestamp>,
-    ) -> Result<Vec<TagDoc>> {
-        let key = page.after.as_ref().map(|c| c.to_key(3)).transpose()?;
-        // Only the repository name can rule everything out, whatever the cursor: checked once.
-        if builders::inventory_filter(filter, None, None).is_none() {
-            return Ok(Vec::new());
-        }
-        self.live_tags_from(
-            limit_of(page) + 1,
-            key.map(|k| (k[0].clone(), k[1].clone(), k[2].clone())),
-            |after| {
-                let after = after.map(|(r, n, t)| (r.as_str(), n.as_str(), t.as_str()));
-                builders::inventory_filter(filter, after, unused_since).unwrap_or_default()
-            },
-            builders::inventory_order(),
-            |t| (t.repo.0.clone(), t.repo.1.clone(), t.tag.clone()),
-            None,
-            unused_since,
-        )
-        .await
     }
 
     /// The inventory's items of live tags, with their digests' media types.

@@ -852,6 +852,7 @@ async fn main() {
             filter: LiveTagFilter::default(),
             since: middle,
             page: PageRequest { after, limit: 1000 },
+            walk: UnusedQuery::DEFAULT_WALK,
         };
         async move { s.unused(&q).await.expect("unused").items.len() }
     })

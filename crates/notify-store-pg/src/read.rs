@@ -12,7 +12,7 @@ use notify_core::command::ContentReference;
 use notify_core::query::{
     DIGEST_PAGE_SIZE, DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, LiveTagFilter,
     NameMatch, PastTag, QuarantineQuery, QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats,
-    RepositorySummary, TagHistoryEntry, TagSummary, Tombstone, UnusedItem, UnusedQuery,
+    RepositorySummary, TagHistoryEntry, TagSummary, Tombstone, UnusedItem, UnusedQuery, UnusedWalk,
 };
 use notify_core::{
     Action, ContentKind, Cursor, Digest, LogEntry, Page, PageRequest, ReferenceKind, RepoRef, Stamp,
@@ -637,37 +637,31 @@ impl PgStore {
         &self,
         q: &InventoryQuery,
     ) -> Result<Page<InventoryItem>, StorageError> {
-        let items = self.live_tags(&q.filter, &q.page, None, |_, item| item).await?;
-        Ok(Page::from_overfetch(items, q.page.effective_limit(), InventoryItem::sort_key))
+        let mut page = InventoryPage { want: q.page.effective_limit() + 1, items: Vec::new() };
+        self.live_tags(&q.filter, &q.page, false, &mut page).await?;
+        Ok(Page::from_overfetch(page.items, q.page.effective_limit(), InventoryItem::sort_key))
     }
 
-    /// The inventory's walk, with each tag's use read and filtered on as well: the tag row's
-    /// set time and last pull, and its link's last pull (two lookups a tag that the plain
-    /// inventory, answered from one index, does not pay).
+    /// The inventory's walk, with each tag's use read as well (the tag row's set time and
+    /// last pull, and its link's last pull: two lookups a tag that the plain inventory,
+    /// answered from one index, does not pay), fed to the page's [`UnusedWalk`].
     pub(crate) async fn list_unused(&self, q: &UnusedQuery) -> Result<Page<UnusedItem>, StorageError> {
-        let items = self
-            .live_tags(&q.filter, &q.page, Some(q.since), |row, item| UnusedItem {
-                item,
-                pushed_at: time(row.get(5)),
-                last_pulled: opt_time(row.get(6)).max(opt_time(row.get(7))),
-            })
-            .await?;
-        Ok(Page::from_overfetch(items, q.page.effective_limit(), |u| u.item.sort_key()))
+        let mut walk = UnusedPage { want: q.page.effective_limit() + 1, walk: UnusedWalk::new(q) };
+        self.live_tags(&q.filter, &q.page, true, &mut walk).await?;
+        Ok(walk.walk.finish())
     }
 
-    /// Live tags in inventory order after `page`'s cursor, one more than the page holds, each
-    /// made by `item` from its row and its inventory item; with `unused_since`, only those
-    /// unused since it, and the row also holds the tag's set time (5), last pull (6) and its
+    /// Live tags in inventory order after `page`'s cursor, fed to `sink` until it wants no
+    /// more; with `usage`, each row also holds the tag's set time (5), last pull (6) and its
     /// link's last pull (7).
-    async fn live_tags<T>(
+    async fn live_tags(
         &self,
         filter: &LiveTagFilter,
         page: &PageRequest,
-        unused_since: Option<Timestamp>,
-        item: impl Fn(&Row, InventoryItem) -> T,
-    ) -> Result<Vec<T>, StorageError> {
+        usage: bool,
+        sink: &mut impl TagSink,
+    ) -> Result<(), StorageError> {
         let s = &self.sql.schema;
-        let want = page.effective_limit() + 1;
         // The first batch starts at the cursor's repository, after its tag; the next ones
         // after the last repository of the previous batch.
         let (mut registry, mut name, tag) = match &page.after {
@@ -680,9 +674,8 @@ impl PgStore {
             None => (String::new(), String::new(), None),
         };
         let mut first = true;
-        let mut items = Vec::new();
-        let mut repositories = want.min(16);
-        let mut seen = 0;
+        let mut repositories = sink.allowed().clamp(1, 16);
+        let (mut seen, mut read) = (0, 0);
         loop {
             let mut f = Filters::default();
             if let Some(r) = &filter.registry {
@@ -711,39 +704,36 @@ impl PgStore {
                     String::new()
                 }
             };
-            // Without an instant, nothing but the index of live tags is read.
-            let (usage, link, unused) = match unused_since {
-                Some(instant) => {
-                    let p = f.param(bound(instant.unix_micros()));
-                    (
-                        ", lt.set_at, lt.last_pulled, lk.last_pulled AS link_pulled",
-                        format!(
-                            "LEFT JOIN {s}.links lk ON lk.repo_id = lt.repo_id AND lk.digest = lt.digest"
-                        ),
-                        format!(
-                            "AND lt.set_at < {p} AND (lt.last_pulled IS NULL OR lt.last_pulled < {p}) \
-                             AND (lk.last_pulled IS NULL OR lk.last_pulled < {p})"
-                        ),
-                    )
-                }
-                None => ("", String::new(), String::new()),
+            // Without usage, nothing but the index of live tags is read.
+            let (inner, link, outer) = if usage {
+                (
+                    ", lt.set_at, lt.last_pulled, lk.last_pulled AS link_pulled",
+                    format!("LEFT JOIN {s}.links lk ON lk.repo_id = lt.repo_id AND lk.digest = lt.digest"),
+                    ", t.set_at, t.last_pulled, t.link_pulled",
+                )
+            } else {
+                ("", String::new(), "")
             };
-            let outer = if unused_since.is_some() { ", t.set_at, t.last_pulled, t.link_pulled" } else { "" };
-            let batch = f.param(want as i64);
+            let batch = f.param(sink.allowed() as i64);
             let repo_batch = f.param(repositories as i64);
+            // Every repository gives at least one row (an empty one, a NULL tag), so this many
+            // rows cover the whole walk however the tags fall among repositories: a full
+            // result means the sink stopped, never that repositories were cut off.
+            let rows_batch = f.param((sink.allowed() + repositories) as i64);
             let sql = format!(
                 "WITH b AS (SELECT id, registry, name FROM {s}.repositories {} \
                             ORDER BY registry, name LIMIT {repo_batch}) \
                  SELECT b.registry, b.name, t.tag, t.digest, t.media_type{outer} \
-                 FROM b LEFT JOIN LATERAL (SELECT lt.tag, lt.digest, lt.media_type{usage} \
+                 FROM b LEFT JOIN LATERAL (SELECT lt.tag, lt.digest, lt.media_type{inner} \
                                            FROM {s}.live_tags lt {link} \
-                                           WHERE lt.repo_id = b.id {after_tag} {only_tag} {unused} \
+                                           WHERE lt.repo_id = b.id {after_tag} {only_tag} \
                                            ORDER BY lt.tag LIMIT {batch}) t ON true \
-                 ORDER BY b.registry, b.name, t.tag NULLS FIRST",
+                 ORDER BY b.registry, b.name, t.tag NULLS FIRST LIMIT {rows_batch}",
                 f.where_clause()
             );
             let rows = self.rows(&sql, &f.refs(), "reading the inventory").await?;
             let mut repos = 0;
+            let mut more = true;
             for row in &rows {
                 let (r, n): (String, String) = (row.get(0), row.get(1));
                 if (&r, &n) != (&registry, &name) || repos == 0 {
@@ -758,23 +748,26 @@ impl PgStore {
                     digest: parse("digest", row.get(3))?,
                     media_type: row.get(4),
                 };
-                items.push(item(row, listed));
+                read += 1;
+                if !sink.take(row, listed) {
+                    more = false;
+                    break;
+                }
             }
             first = false;
             seen += repos;
-            if items.len() >= want || repos < repositories {
-                break;
+            if !more || repos < repositories {
+                return Ok(());
             }
-            // As many repositories as the tags per repository seen so far need, and a quarter
-            // more: one more batch in most pages. None with tags yet: four times as many.
-            let estimate = match items.len() {
+            // As many repositories as the tags per repository seen so far say the rest of
+            // the walk needs, and a quarter more: one more batch in most pages. None with
+            // tags yet: four times as many.
+            let estimate = match read {
                 0 => repositories * 4,
-                found => ((want - found) * seen).div_ceil(found) * 5 / 4,
+                read => (sink.needed() * seen).div_ceil(read) * 5 / 4,
             };
-            repositories = estimate.clamp(want.min(16), want);
+            repositories = estimate.clamp(sink.allowed().clamp(1, 16), MAX_REPOSITORY_BATCH);
         }
-        items.truncate(want);
-        Ok(items)
     }
 
     pub(crate) async fn list_quarantine(
@@ -807,6 +800,71 @@ impl PgStore {
         Ok(Page::from_overfetch(items, page.effective_limit(), |r| {
             vec![r.received_at.unix_micros().to_string(), r.key.clone()]
         }))
+    }
+}
+
+/// The most repositories one statement of the inventory's walk reads.
+const MAX_REPOSITORY_BATCH: usize = 1_000;
+
+/// What the inventory's walk feeds: a page of the inventory, or a walk of the unused list.
+trait TagSink {
+    /// Takes the next live tag, `item` as listed from `row`; false once no more are wanted.
+    fn take(&mut self, row: &Row, item: InventoryItem) -> bool;
+    /// At most how many more tags are wanted.
+    fn allowed(&self) -> usize;
+    /// How many more tags are likely to be read, to size the next batch of repositories.
+    fn needed(&self) -> usize;
+}
+
+/// A page of the inventory: one more than the page holds, to tell that more exist.
+struct InventoryPage {
+    want: usize,
+    items: Vec<InventoryItem>,
+}
+
+impl TagSink for InventoryPage {
+    fn take(&mut self, _: &Row, item: InventoryItem) -> bool {
+        self.items.push(item);
+        self.items.len() < self.want
+    }
+
+    fn allowed(&self) -> usize {
+        self.want.saturating_sub(self.items.len())
+    }
+
+    fn needed(&self) -> usize {
+        self.allowed()
+    }
+}
+
+/// A page of the unused list, fed to its walk.
+struct UnusedPage {
+    want: usize,
+    walk: UnusedWalk,
+}
+
+impl TagSink for UnusedPage {
+    fn take(&mut self, row: &Row, item: InventoryItem) -> bool {
+        self.walk.take(UnusedItem {
+            item,
+            pushed_at: time(row.get(5)),
+            last_pulled: opt_time(row.get(6)).max(opt_time(row.get(7))),
+        })
+    }
+
+    fn allowed(&self) -> usize {
+        self.walk.remaining()
+    }
+
+    /// As many as the share of unused tags found so far says the page still needs; all the
+    /// walk allows while none is found.
+    fn needed(&self) -> usize {
+        match self.walk.counts() {
+            (_, 0) => self.allowed(),
+            (examined, kept) => {
+                (self.want.saturating_sub(kept) * examined).div_ceil(kept).min(self.allowed())
+            }
+        }
     }
 }
 

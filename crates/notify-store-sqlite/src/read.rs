@@ -11,7 +11,7 @@ use notify_core::command::ContentReference;
 use notify_core::query::{
     DIGEST_PAGE_SIZE, DigestInfo, DigestLocation, EventQuery, InventoryItem, InventoryQuery, LiveTagFilter,
     NameMatch, PastTag, QuarantineQuery, QuarantineRecord, Referrer, RepositoryQuery, RepositoryStats,
-    RepositorySummary, TagHistoryEntry, TagSummary, Tombstone, UnusedItem, UnusedQuery,
+    RepositorySummary, TagHistoryEntry, TagSummary, Tombstone, UnusedItem, UnusedQuery, UnusedWalk,
 };
 use notify_core::{
     Action, ContentKind, Digest, LogEntry, Page, PageRequest, RepoRef, Stamp, StorageError, Tag, Timestamp,
@@ -610,23 +610,32 @@ pub(crate) fn repository_stats(
 }
 
 pub(crate) fn inventory(conn: &Connection, q: &InventoryQuery) -> Result<Page<InventoryItem>, StorageError> {
-    let items = live_tags(conn, &q.filter, &q.page, None)?.into_iter().map(|u| u.item).collect();
+    let want = q.page.effective_limit() + 1;
+    let mut items = Vec::with_capacity(want);
+    live_tags(conn, &q.filter, &q.page, want, |u| {
+        items.push(u.item);
+        items.len() < want
+    })?;
     Ok(Page::from_overfetch(items, q.page.effective_limit(), InventoryItem::sort_key))
 }
 
+/// The inventory's walk, fed to the page's [`UnusedWalk`] until it has enough.
 pub(crate) fn unused(conn: &Connection, q: &UnusedQuery) -> Result<Page<UnusedItem>, StorageError> {
-    let items = live_tags(conn, &q.filter, &q.page, Some(q.since))?;
-    Ok(Page::from_overfetch(items, q.page.effective_limit(), |u| u.item.sort_key()))
+    let mut walk = UnusedWalk::new(q);
+    live_tags(conn, &q.filter, &q.page, walk.remaining(), |u| walk.take(u))?;
+    Ok(walk.finish())
 }
 
-/// A page of live tags in inventory order, one more than the page holds; with `unused_since`,
-/// only those unused since it (see `UnusedQuery`).
+/// The live tags in inventory order after the page's cursor, at most `most` of them, each
+/// with its use, handed to `take` one at a time until it returns false or they run out; the
+/// statement steps no further than that.
 fn live_tags(
     conn: &Connection,
     filter: &LiveTagFilter,
     page: &PageRequest,
-    unused_since: Option<Timestamp>,
-) -> Result<Vec<UnusedItem>, StorageError> {
+    most: usize,
+    mut take: impl FnMut(UnusedItem) -> bool,
+) -> Result<(), StorageError> {
     let mut f = Filters::default();
     f.cond(LIVE_TAG.to_owned());
     let registry = filter.registry.as_ref();
@@ -649,14 +658,7 @@ fn live_tags(
         f.cond(format!("(r.registry, r.name, t.tag) > ({a}, {b}, {t})"));
         seek_name(&mut f, registry, &key);
     }
-    if let Some(instant) = unused_since {
-        let p = f.param(instant.unix_micros());
-        f.cond(format!(
-            "t.set_at < {p} AND (t.last_pulled IS NULL OR t.last_pulled < {p}) \
-             AND (l.last_pulled IS NULL OR l.last_pulled < {p})"
-        ));
-    }
-    let lim = f.param(limit(page));
+    let lim = f.param(i64::try_from(most).unwrap_or(i64::MAX));
     // CROSS JOIN keeps repositories as the outer loop, read in key order, and each one's
     // tags by key: the rows come in list order, and a page stops after `limit` of them
     // instead of sorting every live tag.
@@ -668,8 +670,10 @@ fn live_tags(
          {} ORDER BY r.registry, r.name, t.tag LIMIT {lim}",
         f.where_clause()
     );
-    f.rows(conn, &sql_text, |row| {
-        Ok(UnusedItem {
+    let mut stmt = conn.prepare_cached(&sql_text).map_err(sql)?;
+    let mut rows = stmt.query(params_from_iter(f.params.iter())).map_err(sql)?;
+    while let Some(row) = rows.next().map_err(sql)? {
+        let tag = UnusedItem {
             item: InventoryItem {
                 registry: get(row, 0)?,
                 repository: parse("repository name", get(row, 1)?)?,
@@ -679,8 +683,12 @@ fn live_tags(
             },
             pushed_at: time(get(row, 5)?),
             last_pulled: opt_time(get(row, 6)?).max(opt_time(get(row, 7)?)),
-        })
-    })
+        };
+        if !take(tag) {
+            break;
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn quarantined(

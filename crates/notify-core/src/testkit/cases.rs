@@ -82,7 +82,9 @@ pub use tags::{
     a_tag_history_read_at_an_instant_starts_with_the_change_in_force_then,
     tag_moves_are_listed_newest_first_with_the_previous_digest,
 };
-pub use unused::unused_since_lists_tags_neither_set_nor_pulled_since;
+pub use unused::{
+    a_page_of_unused_tags_examines_at_most_its_walk, unused_since_lists_tags_neither_set_nor_pulled_since,
+};
 
 use std::fmt::Debug;
 
@@ -92,7 +94,7 @@ use crate::query::{
     DigestInfo, EventQuery, InventoryItem, InventoryQuery, LiveTagFilter, QuarantineRecord, RepositoryQuery,
     RepositoryStats, RepositorySummary, TagHistoryEntry, TagSummary, Tombstone,
 };
-use crate::testkit::snapshot::{PageShape, read_list, read_pages};
+use crate::testkit::snapshot::{PageShape, read_list, read_pages, read_walked_list};
 use crate::{Digest, LogEntry, RepositoryName, Storage, Tag, Timestamp};
 use crate::{PageRequest, StorageError};
 

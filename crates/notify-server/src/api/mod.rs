@@ -403,6 +403,9 @@ pub(crate) async fn inventory_ndjson(
 
 /// The live tags nobody has used since an instant, with when each was pushed and last pulled:
 /// one JSON page, or every page as NDJSON when the client accepts `application/x-ndjson`.
+///
+/// A JSON page examines a bounded number of live tags, so it may hold fewer items than its
+/// limit, or none, and still carry a `next` cursor: only a missing `next` ends the list.
 #[utoipa::path(
     get,
     path = "/api/v1/unused",
@@ -412,7 +415,7 @@ pub(crate) async fn inventory_ndjson(
         ("Accept" = Option<String>, Header, description = "application/x-ndjson streams every page as NDJSON"),
     ),
     responses(
-        (status = 200, description = "A page of the unused tags (JSON), or all of them (NDJSON, one item per line)",
+        (status = 200, description = "A page of the unused tags (JSON; it may be short, or empty, and still have a `next`: only a missing `next` ends the list), or all of them (NDJSON, one item per line)",
             content(
                 (UnusedPage = "application/json"),
                 (UnusedItem = "application/x-ndjson"),
@@ -491,6 +494,7 @@ fn unused_query(app: &AppState, p: UnusedParams, default_limit: u32) -> Result<U
         filter: params::live_tag_filter(&app.shared().policy, p.registry, p.prefix, p.q, p.tag)?,
         since: params::timestamp("since", &p.since)?,
         page: params::page(p.limit, p.cursor, default_limit)?,
+        walk: UnusedQuery::DEFAULT_WALK,
     })
 }
 

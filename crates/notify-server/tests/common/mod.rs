@@ -10,7 +10,7 @@ pub mod traffic;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use async_trait::async_trait;
 use axum::Router;
@@ -186,6 +186,9 @@ pub struct FlakyStore {
     down: AtomicBool,
     /// Fail only `apply` (so quarantine still works), to test mid-envelope failures.
     apply_rejects: AtomicBool,
+    /// When not 0, the most live tags a page of the unused list examines, whatever the
+    /// server asks: short and empty pages with a next cursor, as a large registry gives.
+    unused_walk: AtomicU32,
 }
 
 impl FlakyStore {
@@ -196,6 +199,11 @@ impl FlakyStore {
     /// Makes `apply` fail permanently (as a store refusing the data would).
     pub fn set_apply_rejects(&self, rejects: bool) {
         self.apply_rejects.store(rejects, Ordering::SeqCst);
+    }
+
+    /// Caps the walk of every page of the unused list (0: as asked).
+    pub fn set_unused_walk(&self, walk: u32) {
+        self.unused_walk.store(walk, Ordering::SeqCst);
     }
 
     fn check(&self) -> Result<(), StorageError> {
@@ -288,7 +296,10 @@ impl Storage for FlakyStore {
 
     async fn unused(&self, query: &UnusedQuery) -> Result<Page<UnusedItem>, StorageError> {
         self.check()?;
-        self.inner.unused(query).await
+        match self.unused_walk.load(Ordering::SeqCst) {
+            0 => self.inner.unused(query).await,
+            walk => self.inner.unused(&UnusedQuery { walk: walk.min(query.walk), ..query.clone() }).await,
+        }
     }
     async fn quarantined(&self, page: &QuarantineQuery) -> Result<Page<QuarantineRecord>, StorageError> {
         self.check()?;

@@ -1,7 +1,7 @@
 //! Which live tags the inventory and the unused list hold: a registry, repository names by
 //! prefix or substring, a tag.
 
-use super::read_list;
+use super::{read_list, read_walked_list};
 use crate::query::{InventoryQuery, LiveTagFilter, NameMatch, UnusedQuery};
 use crate::testkit::builder::{EventBuilder, apply_all, test_digest, time};
 use crate::{Policy, Storage};
@@ -23,8 +23,8 @@ async fn listed(store: &dyn Storage, filter: LiveTagFilter) -> Vec<String> {
         .map(|i| format!("{}/{}:{}", i.registry, i.repository, i.tag))
         .collect();
     }
-    let unused: Vec<String> = read_list(&format!("unused of {filter:?}"), 2, async |p| {
-        store.unused(&UnusedQuery { filter: filter.clone(), since: time(1000), page: p }).await
+    let unused: Vec<String> = read_walked_list(&format!("unused of {filter:?}"), 2, async |p| {
+        store.unused(&UnusedQuery { filter: filter.clone(), page: p, ..UnusedQuery::since(time(1000)) }).await
     })
     .await
     .items
@@ -147,9 +147,9 @@ pub async fn the_inventory_and_the_unused_list_keep_the_live_tags_a_filter_names
     assert_eq!(listed(store, filter(None, None, Some("nowhere"))).await, [] as [&str; 0], "a tag nobody has");
 
     // Unused since 15: team/lib:latest was pulled at 20.
-    let unused = read_list("unused under team/lib", 2, async |p| {
+    let unused = read_walked_list("unused under team/lib", 2, async |p| {
         let f = filter(None, prefix("team/lib"), None);
-        store.unused(&UnusedQuery { filter: f, since: time(15), page: p }).await
+        store.unused(&UnusedQuery { filter: f, page: p, ..UnusedQuery::since(time(15)) }).await
     })
     .await
     .items;

@@ -1,7 +1,7 @@
 //! The clean-up question: which images nobody has used since an instant.
 
-use super::{inventory_of, read_list};
-use crate::query::{InventoryItem, LiveTagFilter, UnusedItem, UnusedQuery};
+use super::{inventory_of, read_walked_list};
+use crate::query::{InventoryItem, LiveTagFilter, PageRequest, UnusedItem, UnusedQuery};
 use crate::testkit::builder::{EventBuilder, apply_all, test_digest, time};
 use crate::{Policy, Storage, Timestamp};
 
@@ -16,17 +16,46 @@ async fn unused(
     since: Timestamp,
     limit: u32,
 ) -> Vec<UnusedItem> {
-    read_list(&format!("unused since {since} of {registry:?}"), limit, async |p| {
-        store
-            .unused(&UnusedQuery {
-                filter: LiveTagFilter { registry: registry.map(str::to_owned), ..LiveTagFilter::default() },
-                since,
-                page: p,
-            })
-            .await
+    walked(store, registry, since, limit, UnusedQuery::DEFAULT_WALK).await
+}
+
+/// The same, with pages that examine at most `walk` live tags each.
+async fn walked(
+    store: &dyn Storage,
+    registry: Option<&str>,
+    since: Timestamp,
+    limit: u32,
+    walk: u32,
+) -> Vec<UnusedItem> {
+    read_walked_list(&format!("unused since {since} of {registry:?}, walks of {walk}"), limit, async |p| {
+        store.unused(&query(registry, since, p, walk)).await
     })
     .await
     .items
+}
+
+fn query(registry: Option<&str>, since: Timestamp, page: PageRequest, walk: u32) -> UnusedQuery {
+    UnusedQuery {
+        filter: LiveTagFilter { registry: registry.map(str::to_owned), ..LiveTagFilter::default() },
+        since,
+        page,
+        walk,
+    }
+}
+
+/// Every page of the unused list of `HOST` with `limit` and `walk`: the names of its items,
+/// and whether a next page follows.
+async fn pages(store: &dyn Storage, since: Timestamp, limit: u32, walk: u32) -> Vec<(Vec<String>, bool)> {
+    let mut out = Vec::new();
+    let mut page = PageRequest::first(limit);
+    loop {
+        let got = store.unused(&query(Some(HOST), since, page.clone(), walk)).await.expect("unused reads");
+        out.push((names(&got.items), got.next.is_some()));
+        match got.next {
+            Some(next) if out.len() < 50 => page.after = Some(next),
+            _ => return out,
+        }
+    }
 }
 
 fn names(items: &[UnusedItem]) -> Vec<String> {
@@ -120,4 +149,54 @@ pub async fn unused_since_lists_tags_neither_set_nor_pulled_since(store: &dyn St
         unused(store, Some("elsewhere.test"), time(60), 2).await.is_empty(),
         "another registry has nothing unused"
     );
+}
+
+/// A page examines at most its walk of live tags, in the inventory's order after its cursor,
+/// and stops there with a next cursor at the last tag it examined, even when it found fewer
+/// unused tags than its limit, or none. The same live tags as above: `team/app` a to e, then
+/// `team/web:x`; since 15 only d and x are unused, since 21 a, d and x.
+pub async fn a_page_of_unused_tags_examines_at_most_its_walk(store: &dyn Storage) {
+    unused_since_lists_tags_neither_set_nor_pulled_since(store).await;
+    let v = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+
+    // Walks of 2 tags: a b | c d | e x | (none left).
+    assert_eq!(
+        pages(store, time(15), 2, 2).await,
+        [(v(&[]), true), (v(&["team/app:d"]), true), (v(&["team/web:x"]), true), (v(&[]), false)],
+        "since 15, pages of 2, walks of 2"
+    );
+    // Walks of 3, pages of 1: a b c (a kept, the walk ends at c) | d e x (d, and x is one
+    // more than the page holds: the page ends at d) | e x (the tags run out first).
+    assert_eq!(
+        pages(store, time(21), 1, 3).await,
+        [(v(&["team/app:a"]), true), (v(&["team/app:d"]), true), (v(&["team/web:x"]), false)],
+        "since 21, pages of 1, walks of 3"
+    );
+    // A walk of five ends at e; one of exactly the six live tags ends at x, and says so
+    // with a next page, which is empty (a walk does not look past its bound).
+    assert_eq!(
+        pages(store, time(21), 1000, 5).await,
+        [(v(&["team/app:a", "team/app:d"]), true), (v(&["team/web:x"]), false)],
+        "since 21, walks of 5"
+    );
+    assert_eq!(
+        pages(store, time(21), 1000, 6).await,
+        [(v(&["team/app:a", "team/app:d", "team/web:x"]), true), (v(&[]), false)],
+        "since 21, a walk of exactly the six live tags"
+    );
+    assert_eq!(
+        pages(store, time(21), 1000, 7).await,
+        [(v(&["team/app:a", "team/app:d", "team/web:x"]), false)],
+        "since 21, a walk longer than the list"
+    );
+    // Whatever the walk and the page, the pages add up to the same list; a walk of 0 is one.
+    for walk in 0..=7 {
+        for limit in [1, 2, 1000] {
+            assert_eq!(
+                names(&walked(store, Some(HOST), time(21), limit, walk).await),
+                ["team/app:a", "team/app:d", "team/web:x"],
+                "since 21, pages of {limit}, walks of {walk}"
+            );
+        }
+    }
 }

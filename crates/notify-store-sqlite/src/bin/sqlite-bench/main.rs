@@ -394,6 +394,7 @@ async fn reads(store: &SqliteStore, s: &Samples, n: usize, seed: u64) -> Result<
                     filter: LiveTagFilter::default(),
                     since,
                     page: PageRequest { after, limit: 1000 },
+                    walk: UnusedQuery::DEFAULT_WALK,
                 })
                 .await
                 .map(|p| p.items.len())
