@@ -22,6 +22,8 @@
 //! `PgConfig::max_lag`, `max_delay`, `gather` and `projectors`.
 //! Each apply phase ends with a read, which waits for a deferred projection to catch up; its
 //! time is printed too.
+//! `--walk 500,5000` measures the unused list with each of these walks (`UnusedQuery::walk`;
+//! by default `UnusedQuery::DEFAULT_WALK`).
 //! `--prune` ends the run by pruning the older half of the log (`Storage::prune_events`)
 //! and prints how fast the entries went.
 //! `--schema NAME` (with `NOTIFY_PG_URL`) loads into a schema that outlives the run; when that
@@ -65,6 +67,7 @@ struct Args {
     fast: bool,
     schema: Option<String>,
     prune: bool,
+    walks: Vec<u32>,
 }
 
 fn args() -> Args {
@@ -81,6 +84,7 @@ fn args() -> Args {
         fast: false,
         schema: None,
         prune: false,
+        walks: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -102,9 +106,18 @@ fn args() -> Args {
             "--fast" => a.fast = true,
             "--prune" => a.prune = true,
             "--schema" => a.schema = Some(it.next().expect("--schema takes a name")),
+            "--walk" => a.walks.extend(
+                it.next()
+                    .expect("--walk takes numbers")
+                    .split(',')
+                    .map(|w| w.parse::<u32>().unwrap_or_else(|_| panic!("--walk takes numbers, not {w}"))),
+            ),
             // `cargo bench` passes `--bench`; filters are meaningless here.
             _ => {}
         }
+    }
+    if a.walks.is_empty() {
+        a.walks.push(UnusedQuery::DEFAULT_WALK);
     }
     a
 }
@@ -832,6 +845,7 @@ async fn main() {
     .await;
     // The traffic's clock advances 10 ms an event on average: this is about its middle.
     let middle = Timestamp::from_unix_micros(START_MICROS + a.events as i64 * 5_000);
+    let end = Timestamp::from_unix_micros(START_MICROS + a.events as i64 * 20_000);
     measure("tag history at the middle (latest), one entry", samples, |i| {
         let (r, t) = (repo(picks[i]), latest.clone());
         let page = TagHistoryEntry::page_at(middle, PageRequest::first(1));
@@ -843,20 +857,49 @@ async fn main() {
         async move { s.tags_at(&r, middle, &PageRequest::first(100)).await.expect("tags at").items.len() }
     })
     .await;
-    measure("unused since the middle, page of 1000", samples.min(50), |i| {
-        let after = (i > 0).then(|| {
-            let n = &names[(i * 101) % names.len()];
-            notify_core::Cursor::from_key(&[REGISTRY.to_owned(), n.clone(), String::new()])
-        });
-        let q = UnusedQuery {
-            filter: LiveTagFilter::default(),
-            since: middle,
-            page: PageRequest { after, limit: 1000 },
-            walk: UnusedQuery::DEFAULT_WALK,
-        };
-        async move { s.unused(&q).await.expect("unused").items.len() }
-    })
-    .await;
+    for &walk in &a.walks {
+        measure(&format!("unused since the middle, page of 1000, walk {walk}"), samples.min(50), |i| {
+            let after = (i > 0).then(|| {
+                let n = &names[(i * 101) % names.len()];
+                notify_core::Cursor::from_key(&[REGISTRY.to_owned(), n.clone(), String::new()])
+            });
+            let q =
+                UnusedQuery { page: PageRequest { after, limit: 1000 }, walk, ..UnusedQuery::since(middle) };
+            async move { s.unused(&q).await.expect("unused").items.len() }
+        })
+        .await;
+        // After the traffic's end every live tag is unused, and each needs its link's pulls:
+        // a full page, at the API's largest and default sizes.
+        for limit in [1000, 100] {
+            measure(
+                &format!("unused since the end (all), page of {limit}, walk {walk}"),
+                samples.min(50),
+                |i| {
+                    let after = (i > 0).then(|| {
+                        let n = &names[(i * 101) % names.len()];
+                        notify_core::Cursor::from_key(&[REGISTRY.to_owned(), n.clone(), String::new()])
+                    });
+                    let q =
+                        UnusedQuery { page: PageRequest { after, limit }, walk, ..UnusedQuery::since(end) };
+                    async move { s.unused(&q).await.expect("unused").items.len() }
+                },
+            )
+            .await;
+        }
+        // Every tag was set after the traffic's start: nothing is unused, and each page is
+        // cut short by its walk (once every live tag after the cursor was walked to fill it).
+        measure(&format!("unused since the start (none), one page, walk {walk}"), samples.min(50), |i| {
+            let after = (i > 0).then(|| {
+                let n = &names[(i * 101) % names.len()];
+                notify_core::Cursor::from_key(&[REGISTRY.to_owned(), n.clone(), String::new()])
+            });
+            let since = Timestamp::from_unix_micros(START_MICROS);
+            let q =
+                UnusedQuery { page: PageRequest { after, limit: 1000 }, walk, ..UnusedQuery::since(since) };
+            async move { s.unused(&q).await.expect("unused").items.len() }
+        })
+        .await;
+    }
     if a.prune {
         let client = store.pool().get().await.expect("a connection");
         let middle: chrono::DateTime<chrono::Utc> = client

@@ -638,27 +638,29 @@ impl PgStore {
         q: &InventoryQuery,
     ) -> Result<Page<InventoryItem>, StorageError> {
         let mut page = InventoryPage { want: q.page.effective_limit() + 1, items: Vec::new() };
-        self.live_tags(&q.filter, &q.page, false, &mut page).await?;
+        self.live_tags(&q.filter, &q.page, None, &mut page).await?;
         Ok(Page::from_overfetch(page.items, q.page.effective_limit(), InventoryItem::sort_key))
     }
 
     /// The inventory's walk, with each tag's use read as well (the tag row's set time and
-    /// last pull, and its link's last pull: two lookups a tag that the plain inventory,
-    /// answered from one index, does not pay), fed to the page's [`UnusedWalk`].
+    /// last pull, and, where those leave it unused, its link's last pull: lookups that the
+    /// plain inventory, answered from one index, does not pay), fed to the page's
+    /// [`UnusedWalk`].
     pub(crate) async fn list_unused(&self, q: &UnusedQuery) -> Result<Page<UnusedItem>, StorageError> {
         let mut walk = UnusedPage { want: q.page.effective_limit() + 1, walk: UnusedWalk::new(q) };
-        self.live_tags(&q.filter, &q.page, true, &mut walk).await?;
+        self.live_tags(&q.filter, &q.page, Some(q.since), &mut walk).await?;
         Ok(walk.walk.finish())
     }
 
     /// Live tags in inventory order after `page`'s cursor, fed to `sink` until it wants no
     /// more; with `usage`, each row also holds the tag's set time (5), last pull (6) and its
-    /// link's last pull (7).
+    /// link's last pull (7), the last only where the first two leave the tag unused at
+    /// that instant.
     async fn live_tags(
         &self,
         filter: &LiveTagFilter,
         page: &PageRequest,
-        usage: bool,
+        usage: Option<Timestamp>,
         sink: &mut impl TagSink,
     ) -> Result<(), StorageError> {
         let s = &self.sql.schema;
@@ -704,15 +706,24 @@ impl PgStore {
                     String::new()
                 }
             };
-            // Without usage, nothing but the index of live tags is read.
-            let (inner, link, outer) = if usage {
-                (
-                    ", lt.set_at, lt.last_pulled, lk.last_pulled AS link_pulled",
-                    format!("LEFT JOIN {s}.links lk ON lk.repo_id = lt.repo_id AND lk.digest = lt.digest"),
-                    ", t.set_at, t.last_pulled, t.link_pulled",
-                )
-            } else {
-                ("", String::new(), "")
+            // Without usage, nothing but the index of live tags is read. With it, a tag's own
+            // row is read, and its link only where the tag's own times leave it unused: a tag
+            // set or pulled by name since is used whatever its digest's pulls, and skipping
+            // those links makes a walk among used tags about three times cheaper.
+            let (inner, outer) = match usage {
+                Some(instant) => {
+                    let p = f.param(bound(instant.unix_micros()));
+                    (
+                        format!(
+                            ", lt.set_at, lt.last_pulled, \
+                             CASE WHEN lt.set_at < {p} AND (lt.last_pulled IS NULL OR lt.last_pulled < {p}) \
+                             THEN (SELECT lk.last_pulled FROM {s}.links lk \
+                                   WHERE lk.repo_id = lt.repo_id AND lk.digest = lt.digest) END AS link_pulled"
+                        ),
+                        ", t.set_at, t.last_pulled, t.link_pulled",
+                    )
+                }
+                None => (String::new(), ""),
             };
             let batch = f.param(sink.allowed() as i64);
             let repo_batch = f.param(repositories as i64);
@@ -725,7 +736,7 @@ impl PgStore {
                             ORDER BY registry, name LIMIT {repo_batch}) \
                  SELECT b.registry, b.name, t.tag, t.digest, t.media_type{outer} \
                  FROM b LEFT JOIN LATERAL (SELECT lt.tag, lt.digest, lt.media_type{inner} \
-                                           FROM {s}.live_tags lt {link} \
+                                           FROM {s}.live_tags lt \
                                            WHERE lt.repo_id = b.id {after_tag} {only_tag} \
                                            ORDER BY lt.tag LIMIT {batch}) t ON true \
                  ORDER BY b.registry, b.name, t.tag NULLS FIRST LIMIT {rows_batch}",
