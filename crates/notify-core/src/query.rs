@@ -694,9 +694,26 @@ impl UnusedWalk {
         debug_assert!(self.wants_more(), "a finished walk is fed no more tags");
         self.examined += 1;
         self.last = Some(tag.item.sort_key());
-        if tag.unused_since(self.since) {
+        if self.lists(tag.pushed_at, tag.last_pulled) {
             self.items.push(tag);
         }
+        self.wants_more()
+    }
+
+    /// Whether a tag set to its digest at `pushed_at`, and last pulled (by name or by
+    /// digest) at `last_pulled`, is listed: what a store may ask before it makes the tag's
+    /// item, to [`pass`](Self::pass) a tag that is not.
+    pub fn lists(&self, pushed_at: Timestamp, last_pulled: Option<Timestamp>) -> bool {
+        unused_at(pushed_at, last_pulled, self.since)
+    }
+
+    /// Examines the next live tag, one that [`lists`](Self::lists) says is not listed, known
+    /// by its sort key (registry, repository, tag) alone; false once the page needs no more,
+    /// as [`take`](Self::take).
+    pub fn pass(&mut self, key: Vec<String>) -> bool {
+        debug_assert!(self.wants_more(), "a finished walk is fed no more tags");
+        self.examined += 1;
+        self.last = Some(key);
         self.wants_more()
     }
 
@@ -766,8 +783,13 @@ impl UnusedItem {
     /// assert!(!unused.unused_since(at("2026-06-01T00:00:00Z")));
     /// ```
     pub fn unused_since(&self, instant: Timestamp) -> bool {
-        self.pushed_at < instant && self.last_pulled.is_none_or(|pulled| pulled < instant)
+        unused_at(self.pushed_at, self.last_pulled, instant)
     }
+}
+
+/// The one rule of the unused list: set before `instant`, and not pulled at or after it.
+fn unused_at(pushed_at: Timestamp, last_pulled: Option<Timestamp>, instant: Timestamp) -> bool {
+    pushed_at < instant && last_pulled.is_none_or(|pulled| pulled < instant)
 }
 
 /// An event the model cannot hold, kept verbatim with the reason.

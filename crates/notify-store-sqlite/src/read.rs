@@ -612,29 +612,58 @@ pub(crate) fn repository_stats(
 pub(crate) fn inventory(conn: &Connection, q: &InventoryQuery) -> Result<Page<InventoryItem>, StorageError> {
     let want = q.page.effective_limit() + 1;
     let mut items = Vec::with_capacity(want);
-    live_tags(conn, &q.filter, &q.page, want, |u| {
-        items.push(u.item);
-        items.len() < want
+    live_tags(conn, &q.filter, &q.page, want, true, |row| {
+        items.push(inventory_item(row)?);
+        Ok(items.len() < want)
     })?;
     Ok(Page::from_overfetch(items, q.page.effective_limit(), InventoryItem::sort_key))
 }
 
-/// The inventory's walk, fed to the page's [`UnusedWalk`] until it has enough.
+/// The inventory's walk, fed to the page's [`UnusedWalk`] until it has enough. A tag the walk
+/// does not list is passed by its key alone, and media types are read for the page's items
+/// only: most walked tags are in use.
 pub(crate) fn unused(conn: &Connection, q: &UnusedQuery) -> Result<Page<UnusedItem>, StorageError> {
     let mut walk = UnusedWalk::new(q);
-    live_tags(conn, &q.filter, &q.page, walk.remaining(), |u| walk.take(u))?;
-    Ok(walk.finish())
+    live_tags(conn, &q.filter, &q.page, walk.remaining(), false, |row| {
+        let pushed_at = time(get(row, 5)?);
+        let last_pulled = opt_time(get(row, 6)?).max(opt_time(get(row, 7)?));
+        if walk.lists(pushed_at, last_pulled) {
+            Ok(walk.take(UnusedItem { item: inventory_item(row)?, pushed_at, last_pulled }))
+        } else {
+            Ok(walk.pass(vec![get(row, 0)?, get(row, 1)?, get(row, 2)?]))
+        }
+    })?;
+    let mut page = walk.finish();
+    let mut stmt = conn.prepare_cached("SELECT media_type FROM content WHERE digest = ?1").map_err(sql)?;
+    for u in &mut page.items {
+        u.item.media_type =
+            stmt.query_row([u.item.digest.as_str()], |r| r.get(0)).optional().map_err(sql)?.flatten();
+    }
+    Ok(page)
+}
+
+/// A row of [`live_tags`] as an inventory item (its media type, where the row has it).
+fn inventory_item(row: &Row) -> Result<InventoryItem, StorageError> {
+    Ok(InventoryItem {
+        registry: get(row, 0)?,
+        repository: parse("repository name", get(row, 1)?)?,
+        tag: parse("tag", get(row, 2)?)?,
+        digest: parse("digest", get(row, 3)?)?,
+        media_type: get(row, 4)?,
+    })
 }
 
 /// The live tags in inventory order after the page's cursor, at most `most` of them, each
-/// with its use, handed to `take` one at a time until it returns false or they run out; the
-/// statement steps no further than that.
+/// row (registry, repository, tag, digest, media type or NULL without `media_types`, set
+/// time, last pull, link's last pull) handed to `take` until it returns false or they run
+/// out; the statement steps no further than that.
 fn live_tags(
     conn: &Connection,
     filter: &LiveTagFilter,
     page: &PageRequest,
     most: usize,
-    mut take: impl FnMut(UnusedItem) -> bool,
+    media_types: bool,
+    mut take: impl FnMut(&Row) -> Result<bool, StorageError>,
 ) -> Result<(), StorageError> {
     let mut f = Filters::default();
     f.cond(LIVE_TAG.to_owned());
@@ -659,32 +688,25 @@ fn live_tags(
         seek_name(&mut f, registry, &key);
     }
     let lim = f.param(i64::try_from(most).unwrap_or(i64::MAX));
+    let (media_type, content) = if media_types {
+        ("c.media_type", "LEFT JOIN content c ON c.digest = t.digest")
+    } else {
+        ("NULL", "")
+    };
     // CROSS JOIN keeps repositories as the outer loop, read in key order, and each one's
     // tags by key: the rows come in list order, and a page stops after `limit` of them
     // instead of sorting every live tag.
     let sql_text = format!(
-        "SELECT r.registry, r.name, t.tag, t.digest, c.media_type, t.set_at, t.last_pulled, l.last_pulled \
+        "SELECT r.registry, r.name, t.tag, t.digest, {media_type}, t.set_at, t.last_pulled, l.last_pulled \
          FROM repositories r CROSS JOIN tags t ON t.repo_id = r.id \
          LEFT JOIN links l ON l.repo_id = t.repo_id AND l.digest = t.digest \
-         LEFT JOIN content c ON c.digest = t.digest \
-         {} ORDER BY r.registry, r.name, t.tag LIMIT {lim}",
+         {content} {} ORDER BY r.registry, r.name, t.tag LIMIT {lim}",
         f.where_clause()
     );
     let mut stmt = conn.prepare_cached(&sql_text).map_err(sql)?;
     let mut rows = stmt.query(params_from_iter(f.params.iter())).map_err(sql)?;
     while let Some(row) = rows.next().map_err(sql)? {
-        let tag = UnusedItem {
-            item: InventoryItem {
-                registry: get(row, 0)?,
-                repository: parse("repository name", get(row, 1)?)?,
-                tag: parse("tag", get(row, 2)?)?,
-                digest: parse("digest", get(row, 3)?)?,
-                media_type: get(row, 4)?,
-            },
-            pushed_at: time(get(row, 5)?),
-            last_pulled: opt_time(get(row, 6)?).max(opt_time(get(row, 7)?)),
-        };
-        if !take(tag) {
+        if !take(row)? {
             break;
         }
     }
