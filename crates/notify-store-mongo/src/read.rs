@@ -675,20 +675,21 @@ impl MongoStore {
             let links: BTreeSet<LinkKey> = live.iter().map(TagDoc::link_key).collect();
             let pulls = self.link_pulls(&links.into_iter().collect::<Vec<_>>()).await?;
             for t in &live {
-                let item = InventoryItem {
-                    registry: t.repo.0.clone(),
-                    repository: decode::parsed(&t.doc, "repository")?,
-                    tag: decode::parsed(&t.doc, "tag")?,
-                    digest: t.digest.clone(),
-                    media_type: None,
+                let pushed_at = t.head.stamp.at;
+                let last_pulled = decode::time(&t.doc, "last_pulled")?.max(pulls.get(&t.link_key()).copied());
+                let more = if walk.lists(pushed_at, last_pulled) {
+                    let item = InventoryItem {
+                        registry: t.repo.0.clone(),
+                        repository: decode::parsed(&t.doc, "repository")?,
+                        tag: decode::parsed(&t.doc, "tag")?,
+                        digest: t.digest.clone(),
+                        media_type: None,
+                    };
+                    walk.take(UnusedItem { item, pushed_at, last_pulled })
+                } else {
+                    walk.pass(vec![t.repo.0.clone(), t.repo.1.clone(), t.tag.clone()])
                 };
-                let tag_pulled = decode::time(&t.doc, "last_pulled")?;
-                let used = UnusedItem {
-                    item,
-                    pushed_at: t.head.stamp.at,
-                    last_pulled: tag_pulled.max(pulls.get(&t.link_key()).copied()),
-                };
-                if !walk.take(used) {
+                if !more {
                     break 'walk;
                 }
             }
