@@ -180,17 +180,8 @@ pub async fn read_pages<T>(
     read_pages_promising(what, limit, true, &fetch).await
 }
 
-/// [`read_pages`] for a list whose pages walk a bounded number of rows (the unused list, see
-/// `UnusedQuery`): a page may be short, or empty, and still have a next one. What is still
-/// checked: no page holds more than asked, and the cursors advance.
-pub async fn read_walked_pages<T>(
-    what: &str,
-    limit: u32,
-    fetch: impl AsyncFn(PageRequest) -> Result<Page<T>, StorageError>,
-) -> Listing<T> {
-    read_pages_promising(what, limit, false, &fetch).await
-}
-
+/// Reads every page; with `full_pages`, also holds the list to its promise that a page with
+/// a next cursor is full and that the page after one is not empty.
 async fn read_pages_promising<T>(
     what: &str,
     limit: u32,
@@ -239,7 +230,10 @@ pub async fn read_list<T: PartialEq + Debug>(
     paged
 }
 
-/// [`read_list`] with the promises of [`read_walked_pages`].
+/// [`read_list`] for a list whose pages walk a bounded number of rows (the unused list, see
+/// `UnusedQuery`): a page may be short, or empty, and still have a next one. What is still
+/// checked: no page holds more than asked, the cursors advance, and pages of `limit` add up
+/// to the whole list.
 pub async fn read_walked_list<T: PartialEq + Debug>(
     what: &str,
     limit: u32,
