@@ -48,6 +48,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0010_statement_counters.sql"),
     },
     Migration { version: 11, name: "enqueue_one", sql: include_str!("../migrations/0011_enqueue_one.sql") },
+    Migration {
+        version: 12,
+        name: "repository_upsert",
+        sql: include_str!("../migrations/0012_repository_upsert.sql"),
+    },
 ];
 
 /// The version a fully migrated schema is at.
