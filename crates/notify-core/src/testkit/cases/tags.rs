@@ -432,3 +432,44 @@ pub async fn a_repository_delete_hides_what_was_seen_before_it_but_not_after(sto
     let location = digest_info(store, m1.as_str()).await.repositories.remove(0);
     assert_eq!((location.live, location.deleted), (false, dropped), "m1 stays deleted in team/app");
 }
+
+/// Of two repository deletes, the newer one is in force whatever the order they arrive in,
+/// each in a delivery of its own: a newer delete hides what was pushed since the older one,
+/// and an older delete arriving late changes nothing.
+pub async fn a_newer_repository_delete_replaces_an_older_one_and_a_late_older_one_changes_nothing(
+    store: &dyn Storage,
+) {
+    let (m1, m2, m3) = (test_digest(1), test_digest(2), test_digest(3));
+    let r = repo(DEFAULT_HOST, REPO);
+    let live = async || tags_of(store, &r).await.into_iter().map(|t| t.tag.to_string()).collect::<Vec<_>>();
+    let deleted = async || stats_of(store, &r).await.deleted;
+    let policy = Policy::default();
+
+    apply_all(store, &[push_tag("first", 10, REPO, &m1, "a")], &policy).await;
+    apply_all(store, &[EventBuilder::delete("drop-1", time(20), REPO).actor("admin")], &policy).await;
+    assert_eq!(live().await, Vec::<String>::new(), "tags after the first delete");
+    assert_eq!(deleted().await, Some(tombstone(time(20), "drop-1", Some("admin"))), "the first delete");
+
+    apply_all(store, &[push_tag("second", 30, REPO, &m2, "b")], &policy).await;
+    assert_eq!(live().await, vec!["b"], "tags pushed after the first delete");
+    assert_eq!(deleted().await, None, "a push after the delete clears the mark");
+
+    apply_all(store, &[EventBuilder::delete("drop-2", time(40), REPO).actor("ops")], &policy).await;
+    let newer = Some(tombstone(time(40), "drop-2", Some("ops")));
+    assert_eq!(live().await, Vec::<String>::new(), "tags after the newer delete");
+    assert_eq!(deleted().await, newer, "the newer delete is in force");
+
+    apply_all(store, &[EventBuilder::delete("drop-late", time(35), REPO).actor("late")], &policy).await;
+    assert_eq!(deleted().await, newer, "an older delete arriving late changes nothing");
+    assert_eq!(live().await, Vec::<String>::new(), "tags after the late delete");
+
+    apply_all(store, &[push_tag("third", 50, REPO, &m3, "c")], &policy).await;
+    assert_eq!(live().await, vec!["c"], "tags pushed after the newer delete");
+    assert_eq!(deleted().await, None, "a push after the newer delete clears the mark");
+    let summary = repositories_of(store, RepositoryQuery::default()).await;
+    assert_eq!(
+        summary.iter().map(|s| (s.repository.to_string(), s.tag_count)).collect::<Vec<_>>(),
+        vec![("team/app".to_owned(), 1)],
+        "the repository"
+    );
+}
