@@ -96,6 +96,7 @@ macro_rules! conformance_suite {
             a_manifest_delete_by_digest_hides_its_tags_without_a_tag_delete_event
             a_repository_delete_hides_what_was_seen_before_it_but_not_after
             a_newer_repository_delete_replaces_an_older_one_and_a_late_older_one_changes_nothing
+            a_newer_manifest_delete_replaces_an_older_one_and_a_late_older_one_changes_nothing
             a_tag_history_read_at_an_instant_starts_with_the_change_in_force_then
             a_repository_s_tags_read_at_an_instant_are_the_changes_in_force_then
             the_inventory_and_the_unused_list_keep_the_live_tags_a_filter_names

@@ -77,6 +77,7 @@ pub use retention::{
 pub use tags::{
     a_deleted_tag_comes_back_when_pushed_again,
     a_manifest_delete_by_digest_hides_its_tags_without_a_tag_delete_event,
+    a_newer_manifest_delete_replaces_an_older_one_and_a_late_older_one_changes_nothing,
     a_newer_repository_delete_replaces_an_older_one_and_a_late_older_one_changes_nothing,
     a_repository_delete_hides_what_was_seen_before_it_but_not_after,
     a_repository_s_tags_read_at_an_instant_are_the_changes_in_force_then,

@@ -433,6 +433,50 @@ pub async fn a_repository_delete_hides_what_was_seen_before_it_but_not_after(sto
     assert_eq!((location.live, location.deleted), (false, dropped), "m1 stays deleted in team/app");
 }
 
+/// Of two deletes of a manifest by digest, the newer one is in force whatever the order they
+/// arrive in, each in a delivery of its own: a newer delete hides the manifest and the tags
+/// pushed since the older one, and an older delete arriving late changes nothing.
+pub async fn a_newer_manifest_delete_replaces_an_older_one_and_a_late_older_one_changes_nothing(
+    store: &dyn Storage,
+) {
+    let m1 = test_digest(1);
+    let r = repo(DEFAULT_HOST, REPO);
+    let live = async || tags_of(store, &r).await.into_iter().map(|t| t.tag.to_string()).collect::<Vec<_>>();
+    let m1_in_repo = async || {
+        let location = digest_info(store, m1.as_str()).await.repositories.remove(0);
+        (location.live, location.deleted)
+    };
+    let policy = Policy::default();
+
+    apply_all(store, &[push_tag("first", 10, REPO, &m1, "a")], &policy).await;
+    apply_all(store, &[EventBuilder::delete("del-1", time(20), REPO).digest(&m1).actor("gc")], &policy).await;
+    assert_eq!(live().await, Vec::<String>::new(), "tags after the first delete");
+    assert_eq!(
+        m1_in_repo().await,
+        (false, Some(tombstone(time(20), "del-1", Some("gc")))),
+        "the first delete"
+    );
+
+    apply_all(store, &[push_tag("second", 30, REPO, &m1, "b")], &policy).await;
+    assert_eq!(live().await, vec!["b"], "tags pushed after the first delete");
+    assert_eq!(m1_in_repo().await, (true, None), "m1 pushed again");
+
+    apply_all(store, &[EventBuilder::delete("del-2", time(40), REPO).digest(&m1).actor("ops")], &policy)
+        .await;
+    let newer = Some(tombstone(time(40), "del-2", Some("ops")));
+    assert_eq!(live().await, Vec::<String>::new(), "tags after the newer delete");
+    assert_eq!(m1_in_repo().await, (false, newer.clone()), "the newer delete is in force");
+
+    apply_all(store, &[EventBuilder::delete("del-late", time(35), REPO).digest(&m1).actor("late")], &policy)
+        .await;
+    assert_eq!(m1_in_repo().await, (false, newer), "an older delete arriving late changes nothing");
+    assert_eq!(live().await, Vec::<String>::new(), "tags after the late delete");
+
+    apply_all(store, &[push_tag("third", 50, REPO, &m1, "c")], &policy).await;
+    assert_eq!(live().await, vec!["c"], "tags pushed after the newer delete");
+    assert_eq!(m1_in_repo().await, (true, None), "m1 pushed after the newer delete");
+}
+
 /// Of two repository deletes, the newer one is in force whatever the order they arrive in,
 /// each in a delivery of its own: a newer delete hides what was pushed since the older one,
 /// and an older delete arriving late changes nothing.
