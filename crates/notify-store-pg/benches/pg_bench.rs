@@ -347,8 +347,9 @@ impl Generator {
     }
 }
 
-/// The deliveries, generated as they are taken, so that memory does not grow with `--events`:
-/// `n` events, 1 % of them delivered again a few events later.
+/// The deliveries, generated as they are taken (`load` takes them a chunk at a time, so that
+/// memory does not grow with `--events`): `n` events, 1 % of them delivered again a few
+/// events later.
 struct Deliveries {
     g: Generator,
     policy: Policy,
@@ -515,11 +516,15 @@ async fn load(store: &PgStore, a: &Args, schema: &str, database: Option<&support
     // CPU seconds of this process and of the database server (when it is our own).
     let cpu =
         || (notify_pg_cluster::cpu_seconds(std::process::id(), false), database.map(|c| c.cpu_seconds()));
-    let per_event = |before: (f64, Option<f64>), n: usize| {
+    // CPU seconds spent since `before`: this process's, and the database server's.
+    let spent = |before: (f64, Option<f64>)| {
         let after = cpu();
-        let us = |a: f64, b: f64| format!("{:.0} µs", (a - b) * 1e6 / n as f64);
-        let db = after.1.zip(before.1).map_or_else(|| "not measured".to_owned(), |(a, b)| us(a, b));
-        format!("CPU per event: bench {}, database {db}", us(after.0, before.0))
+        (after.0 - before.0, after.1.zip(before.1).map(|(a, b)| a - b))
+    };
+    let per_event = |(bench, db): (f64, Option<f64>), n: usize| {
+        let us = |s: f64| format!("{:.0} µs", s * 1e6 / n as f64);
+        let db = db.map_or_else(|| "not measured".to_owned(), us);
+        format!("CPU per event: bench {}, database {db}", us(bench))
     };
 
     // The deliveries are generated and translated before the clock starts, a chunk at a
@@ -547,7 +552,7 @@ async fn load(store: &PgStore, a: &Args, schema: &str, database: Option<&support
         rate(serial, acknowledged),
         lag.as_secs_f64() * 1e3,
         rate(serial, start.elapsed()),
-        per_event(before, serial)
+        per_event(spent(before), serial)
     );
     drop(plans);
 
@@ -556,7 +561,7 @@ async fn load(store: &PgStore, a: &Args, schema: &str, database: Option<&support
     // its last, and stops while the next chunk is generated: the figures add the chunks up.
     const CHUNK: usize = 200_000;
     let (mut rest, mut acknowledged, mut seen, mut lag) = (0, Duration::ZERO, Duration::ZERO, Duration::ZERO);
-    let (mut bench_cpu, mut db_cpu) = (0.0, None::<f64>);
+    let mut cpu_spent = (0.0, Some(0.0));
     loop {
         let plans = chunk(&mut deliveries, CHUNK);
         if plans.is_empty() {
@@ -581,22 +586,18 @@ async fn load(store: &PgStore, a: &Args, schema: &str, database: Option<&support
             rest += t.await.expect("writer");
         }
         acknowledged += start.elapsed();
-        let read = caught_up(store).await;
-        lag = read;
+        lag = caught_up(store).await;
         seen += start.elapsed();
-        let after = cpu();
-        bench_cpu += after.0 - before.0;
-        db_cpu = after.1.zip(before.1).map(|(a, b)| db_cpu.unwrap_or(0.0) + a - b);
+        let (bench, db) = spent(before);
+        cpu_spent = (cpu_spent.0 + bench, cpu_spent.1.zip(db).map(|(a, b)| a + b));
     }
-    let db = db_cpu.map_or_else(|| "not measured".to_owned(), |s| format!("{:.0} µs", s * 1e6 / rest as f64));
     println!(
-        "apply, {} writers: {}; then a read after {:.1} ms: {} until it sees every event; \
-         CPU per event: bench {:.0} µs, database {db}",
+        "apply, {} writers: {}; then a read after {:.1} ms: {} until it sees every event; {}",
         a.writers,
         rate(rest, acknowledged),
         lag.as_secs_f64() * 1e3,
         rate(rest, seen),
-        bench_cpu * 1e6 / rest as f64,
+        per_event(cpu_spent, rest)
     );
     println!(
         "generating and translating the deliveries, outside the clock: {:.1} µs each",
