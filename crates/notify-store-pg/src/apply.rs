@@ -19,8 +19,8 @@ use notify_core::command::{Content, Count};
 use notify_core::{ApplyOutcome, Command, Plan, RepoRef, Stamp, StorageError, Timestamp};
 use serde::Serialize;
 
-use crate::PgStore;
 use crate::error::{classify, pool_error};
+use crate::{PgStore, Projection};
 
 #[derive(Debug, Serialize)]
 struct WirePlan<'a> {
@@ -236,10 +236,93 @@ fn wire(plan: &Plan) -> Result<WirePlan<'_>, StorageError> {
     })
 }
 
+/// One event as a deferred writer sends it (migration 13): the log's columns, typed, and the
+/// commands as the JSON array the projection reads. Owned: it waits in the batch queue.
+#[derive(Debug)]
+pub(crate) struct Queued {
+    pub(crate) id: String,
+    pub(crate) at: i64,
+    pub(crate) action: String,
+    pub(crate) registry: String,
+    pub(crate) repository: String,
+    pub(crate) tag: Option<String>,
+    pub(crate) digest: Option<String>,
+    pub(crate) media_type: Option<String>,
+    pub(crate) kind: &'static str,
+    pub(crate) actor: Option<String>,
+    pub(crate) client_ip: Option<String>,
+    pub(crate) method: Option<String>,
+    pub(crate) user_agent: Option<String>,
+    pub(crate) source_instance: Option<String>,
+    pub(crate) counted: bool,
+    pub(crate) raw: String,
+    pub(crate) commands: String,
+}
+
+impl Queued {
+    fn of(w: &WirePlan<'_>) -> Result<Self, StorageError> {
+        let own = |s: Option<&str>| s.map(str::to_owned);
+        Ok(Queued {
+            id: w.id.to_owned(),
+            at: w.at,
+            action: w.action.to_owned(),
+            registry: w.registry.to_owned(),
+            repository: w.repository.to_owned(),
+            tag: own(w.tag),
+            digest: own(w.digest),
+            media_type: own(w.media_type),
+            kind: w.kind,
+            actor: own(w.actor),
+            client_ip: own(w.client_ip),
+            method: own(w.method),
+            user_agent: own(w.user_agent),
+            source_instance: own(w.source_instance),
+            counted: w.counted,
+            raw: w.raw.to_owned(),
+            commands: serde_json::to_string(&w.commands)
+                .map_err(|e| StorageError::internal("encoding commands", e))?,
+        })
+    }
+
+    /// Whether any text holds a NUL character, which PostgreSQL text cannot: the event is
+    /// refused before it is acknowledged, as an inline apply refuses it.
+    pub(crate) fn holds_nul(&self) -> bool {
+        let texts = [&self.id, &self.action, &self.registry, &self.repository, &self.raw];
+        let optional = [
+            &self.tag,
+            &self.digest,
+            &self.media_type,
+            &self.actor,
+            &self.client_ip,
+            &self.method,
+            &self.user_agent,
+            &self.source_instance,
+        ];
+        texts.iter().any(|t| t.contains('\0'))
+            || optional.iter().any(|t| t.as_deref().is_some_and(|t| t.contains('\0')))
+            || crate::project::holds_nul(&self.commands)
+    }
+}
+
+/// A plan as the batch queue carries it, in the form its projection mode sends.
+#[derive(Debug)]
+pub(crate) enum Wire {
+    /// Inline: the whole plan, for `apply_batch` or `apply_plan`.
+    Plan(Box<serde_json::value::RawValue>),
+    /// Deferred: for `enqueue` or `enqueue_one`.
+    Queued(Box<Queued>),
+}
+
 impl PgStore {
     pub(crate) async fn apply_plan(&self, plan: &Plan) -> Result<ApplyOutcome, StorageError> {
-        let wire = serde_json::value::to_raw_value(&wire(plan)?)
-            .map_err(|e| StorageError::internal("encoding a plan", e))?;
+        let w = wire(plan)?;
+        let wire = match self.projection {
+            Projection::Deferred => Wire::Queued(Box::new(Queued::of(&w)?)),
+            Projection::Inline => Wire::Plan(
+                serde_json::value::to_raw_value(&w)
+                    .map_err(|e| StorageError::internal("encoding a plan", e))?,
+            ),
+        };
         self.batcher.apply(&plan.entry.id, wire).await
     }
 

@@ -3,9 +3,9 @@
 //! Every [`Storage::apply`](notify_core::Storage::apply) hands its plan to a queue and waits
 //! for its answer. A few writer tasks (`PgConfig::writers`) each take whatever is queued, up to
 //! [`MAX_BATCH`] plans, and writes it with one statement: one round trip, one commit, one WAL
-//! flush for the lot. With deferred projection the statement queues the plans (`enqueue`,
-//! migration 8, or `enqueue_one`, migration 11, for a batch of one; the `project` module
-//! writes them behind); inline, it is one call of
+//! flush for the lot. With deferred projection the statement logs the events and queues their
+//! commands (`enqueue`, or `enqueue_one` for a batch of one, migration 13; the `project`
+//! module writes the projections behind); inline, it is one call of
 //! `apply_batch` (migration 9), or for a batch of one `apply_plan` (migration 2), which does
 //! less for a single event. Nobody waits for a batch to fill: a lone
 //! event is applied at once, alone, and under load the batches grow by themselves with the
@@ -32,6 +32,7 @@ use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::types::Json;
 
+use crate::apply::{Queued, Wire};
 use crate::error::{classify, is_retryable, pool_error};
 use crate::project::{Load, Pace};
 use crate::{Projection, Sql};
@@ -52,7 +53,7 @@ type Answer = Result<ApplyOutcome, StorageError>;
 /// One plan in the wire form, waiting for its batch.
 struct Job {
     id: String,
-    wire: Box<RawValue>,
+    wire: Wire,
     reply: oneshot::Sender<Answer>,
 }
 
@@ -81,7 +82,7 @@ impl Batcher {
     }
 
     /// Applies one plan (already in wire form) with whatever else is queued.
-    pub(crate) async fn apply(&self, id: &str, wire: Box<RawValue>) -> Answer {
+    pub(crate) async fn apply(&self, id: &str, wire: Wire) -> Answer {
         let _in_flight = self.load.enter();
         let (reply, answer) = oneshot::channel();
         let mut job = Job { id: id.to_owned(), wire, reply };
@@ -196,8 +197,7 @@ async fn apply_batch(writer: &Writer, batch: Vec<Job>) {
             }
         }
     }
-    let plans: Vec<(&str, &RawValue)> =
-        unique.iter().map(|&i| (batch[i].id.as_str(), &*batch[i].wire)).collect();
+    let plans: Vec<(&str, &Wire)> = unique.iter().map(|&i| (batch[i].id.as_str(), &batch[i].wire)).collect();
     let result = run(writer, &plans).await;
     let mut answers: Vec<Option<Answer>> = (0..batch.len()).map(|_| None).collect();
     match result {
@@ -210,7 +210,7 @@ async fn apply_batch(writer: &Writer, batch: Vec<Job>) {
         Err(e) if unique.len() > 1 && !e.is_transient() => {
             // Find the plan the database refuses: each alone, in its own transaction.
             for &i in &unique {
-                answers[i] = Some(match run(writer, &[(batch[i].id.as_str(), &*batch[i].wire)]).await {
+                answers[i] = Some(match run(writer, &[(batch[i].id.as_str(), &batch[i].wire)]).await {
                     Ok(fresh) if fresh.is_empty() => Ok(ApplyOutcome::Duplicate),
                     Ok(_) => Ok(ApplyOutcome::Applied),
                     Err(e) => Err(e),
@@ -237,12 +237,22 @@ async fn apply_batch(writer: &Writer, batch: Vec<Job>) {
 }
 
 /// Applies `plans` (id, wire form) in one transaction, retried after lost races; returns the
-/// ids that were new. Deferred, they are queued; inline, a lone plan goes to `apply_plan`,
-/// more to `apply_batch`.
-async fn run(writer: &Writer, plans: &[(&str, &RawValue)]) -> Result<Vec<String>, StorageError> {
+/// ids that were new. Deferred, they are logged and their commands queued; inline, a lone
+/// plan goes to `apply_plan`, more to `apply_batch`.
+async fn run(writer: &Writer, plans: &[(&str, &Wire)]) -> Result<Vec<String>, StorageError> {
     if writer.projection == Projection::Deferred {
+        let queued = plans
+            .iter()
+            .map(|(_, wire)| match wire {
+                Wire::Queued(q) => Ok(&**q),
+                Wire::Plan(_) => Err(StorageError::Internal {
+                    message: "a whole plan reached a deferred writer".into(),
+                    source: None,
+                }),
+            })
+            .collect::<Result<Vec<&Queued>, _>>()?;
         writer.load.room(writer.max_lag).await;
-        let fresh = enqueue(writer, plans).await?;
+        let fresh = enqueue(writer, &queued).await?;
         if !fresh.is_empty() {
             writer.load.queued(fresh.len());
             // Full means a wake is already pending, which is all the projector needs.
@@ -250,30 +260,35 @@ async fn run(writer: &Writer, plans: &[(&str, &RawValue)]) -> Result<Vec<String>
         }
         return Ok(fresh);
     }
+    let wires = plans
+        .iter()
+        .map(|(id, wire)| match wire {
+            Wire::Plan(p) => Ok((*id, &**p)),
+            Wire::Queued(_) => Err(StorageError::Internal {
+                message: "queued commands reached an inline writer".into(),
+                source: None,
+            }),
+        })
+        .collect::<Result<Vec<(&str, &RawValue)>, _>>()?;
     let (pool, sql) = (&writer.pool, &writer.sql);
     let client = pool.get().await.map_err(pool_error)?;
-    let text = if plans.len() == 1 { &sql.apply_one } else { &sql.apply };
+    let text = if wires.len() == 1 { &sql.apply_one } else { &sql.apply };
     let stmt = client.prepare_cached(text).await.map_err(|e| classify("preparing apply", e))?;
     let mut attempt = 1;
     loop {
-        let result = if let [(id, wire)] = plans {
+        let result = if let [(id, wire)] = wires[..] {
             client.query_one(&stmt, &[&Json(wire)]).await.and_then(|row| {
                 let applied: bool = row.try_get(0)?;
-                Ok(if applied { vec![(*id).to_owned()] } else { Vec::new() })
+                Ok(if applied { vec![id.to_owned()] } else { Vec::new() })
             })
         } else {
-            let wires: Vec<&str> = plans.iter().map(|(_, wire)| wire.get()).collect();
-            client.query_one(&stmt, &[&wires]).await.and_then(|row| row.try_get(0))
+            let texts: Vec<&str> = wires.iter().map(|(_, wire)| wire.get()).collect();
+            client.query_one(&stmt, &[&texts]).await.and_then(|row| row.try_get(0))
         };
         match result {
             Ok(fresh) => return Ok(fresh),
             Err(e) if attempt < ATTEMPTS && is_retryable(&e) => {
-                // Back off, longer each time and by an amount that differs per batch, so that
-                // the transactions that collided do not collide again in lockstep.
-                let spread =
-                    plans[0].0.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
-                let wait = Duration::from_millis(1 << attempt) + Duration::from_micros(spread % 2_000);
-                tokio::time::sleep(wait).await;
+                tokio::time::sleep(backoff(wires[0].0, attempt)).await;
                 attempt += 1;
             }
             Err(e) => return Err(classify("applying events", e)),
@@ -281,32 +296,103 @@ async fn run(writer: &Writer, plans: &[(&str, &RawValue)]) -> Result<Vec<String>
     }
 }
 
-/// Queues `plans` in one transaction; returns the ids that were new. A lone plan goes to
-/// `enqueue_one` (migration 11), more to `enqueue`.
-async fn enqueue(writer: &Writer, plans: &[(&str, &RawValue)]) -> Result<Vec<String>, StorageError> {
-    if let Some((id, _)) = plans.iter().find(|(_, wire)| crate::project::holds_nul(wire.get())) {
+/// Back off, longer each time and by an amount that differs per batch, so that the
+/// transactions that collided do not collide again in lockstep.
+fn backoff(first_id: &str, attempt: u32) -> Duration {
+    let spread = first_id.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    Duration::from_millis(1 << attempt) + Duration::from_micros(spread % 2_000)
+}
+
+/// Logs the new events of `batch` and queues their commands, in one transaction; returns
+/// the ids that were new. A lone event goes to `enqueue_one`, more to `enqueue`
+/// (migration 13).
+async fn enqueue(writer: &Writer, batch: &[&Queued]) -> Result<Vec<String>, StorageError> {
+    if let Some(q) = batch.iter().find(|q| q.holds_nul()) {
         return Err(StorageError::Rejected {
-            message: format!("event {id}: PostgreSQL text cannot hold a NUL character"),
+            message: format!("event {}: PostgreSQL text cannot hold a NUL character", q.id),
             source: None,
         });
     }
     let client = writer.pool.get().await.map_err(pool_error)?;
-    if let [(id, wire)] = plans {
-        let stmt = client
-            .prepare_cached(&writer.sql.enqueue_one)
-            .await
-            .map_err(|e| classify("preparing enqueue", e))?;
-        let row = client
-            .query_one(&stmt, &[id, &wire.get()])
-            .await
-            .map_err(|e| classify("queueing an event", e))?;
-        let queued: bool = row.try_get(0).map_err(|e| classify("queueing an event", e))?;
-        return Ok(if queued { vec![(*id).to_owned()] } else { Vec::new() });
+    let mut attempt = 1;
+    loop {
+        let result = if let [q] = batch {
+            let stmt = client
+                .prepare_cached(&writer.sql.enqueue_one)
+                .await
+                .map_err(|e| classify("preparing enqueue", e))?;
+            client
+                .query_one(
+                    &stmt,
+                    &[
+                        &q.id,
+                        &q.at,
+                        &q.action,
+                        &q.registry,
+                        &q.repository,
+                        &q.tag,
+                        &q.digest,
+                        &q.media_type,
+                        &q.kind,
+                        &q.actor,
+                        &q.client_ip,
+                        &q.method,
+                        &q.user_agent,
+                        &q.source_instance,
+                        &q.counted,
+                        &q.raw,
+                        &q.commands,
+                    ],
+                )
+                .await
+                .and_then(|row| {
+                    let queued: bool = row.try_get(0)?;
+                    Ok(if queued { vec![q.id.clone()] } else { Vec::new() })
+                })
+        } else {
+            let stmt = client
+                .prepare_cached(&writer.sql.enqueue)
+                .await
+                .map_err(|e| classify("preparing enqueue", e))?;
+            let column = |f: fn(&Queued) -> Option<&str>| batch.iter().map(|q| f(q)).collect::<Vec<_>>();
+            let text = |f: fn(&Queued) -> &str| batch.iter().map(|q| f(q)).collect::<Vec<_>>();
+            let ats: Vec<i64> = batch.iter().map(|q| q.at).collect();
+            let counted: Vec<bool> = batch.iter().map(|q| q.counted).collect();
+            client
+                .query_one(
+                    &stmt,
+                    &[
+                        &text(|q| &q.id),
+                        &ats,
+                        &text(|q| &q.action),
+                        &text(|q| &q.registry),
+                        &text(|q| &q.repository),
+                        &column(|q| q.tag.as_deref()),
+                        &column(|q| q.digest.as_deref()),
+                        &column(|q| q.media_type.as_deref()),
+                        &text(|q| q.kind),
+                        &column(|q| q.actor.as_deref()),
+                        &column(|q| q.client_ip.as_deref()),
+                        &column(|q| q.method.as_deref()),
+                        &column(|q| q.user_agent.as_deref()),
+                        &column(|q| q.source_instance.as_deref()),
+                        &counted,
+                        &text(|q| &q.raw),
+                        &text(|q| &q.commands),
+                    ],
+                )
+                .await
+                .and_then(|row| row.try_get(0))
+        };
+        match result {
+            Ok(fresh) => return Ok(fresh),
+            // Two batches logging the same events in one id order wait for each other but
+            // cannot deadlock; a deadlock against anything else is retried like inline.
+            Err(e) if attempt < ATTEMPTS && is_retryable(&e) => {
+                tokio::time::sleep(backoff(&batch[0].id, attempt)).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(classify("queueing events", e)),
+        }
     }
-    let stmt =
-        client.prepare_cached(&writer.sql.enqueue).await.map_err(|e| classify("preparing enqueue", e))?;
-    let ids: Vec<&str> = plans.iter().map(|(id, _)| *id).collect();
-    let wires: Vec<&str> = plans.iter().map(|(_, wire)| wire.get()).collect();
-    let row = client.query_one(&stmt, &[&ids, &wires]).await.map_err(|e| classify("queueing events", e))?;
-    row.try_get(0).map_err(|e| classify("queueing events", e))
 }

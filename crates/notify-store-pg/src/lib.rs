@@ -23,7 +23,7 @@
 //! | `tags` | repository, tag | the tag register (newest set or delete), push/pull counters, last pull |
 //! | `tag_history` | repository, tag, stamp | every set (digest) and delete (NULL) |
 //! | `quarantine` | `key` | unmodellable events verbatim |
-//! | `pending` | `seq`; unique `id` | plans acknowledged and not yet projected (deferred projection) |
+//! | `pending` | `seq` | the commands of events logged and not yet projected (deferred projection) |
 //!
 //! A [`notify_core::Stamp`] is stored as a `(timestamptz, text)` column pair and compared
 //! with row comparisons, `(a_at, a_event) > (b_at, b_event)`; text is `COLLATE "C"` so that
@@ -53,30 +53,32 @@
 //! durable. [`PgConfig::writers`] sets how many batches are in flight at once (default 1).
 //! What the statement does depends on [`Projection`]:
 //!
-//! - **Deferred** (the default): the batch's plans are inserted into the `pending` queue by
-//!   `enqueue(ids, plans)` (migration 8), which skips an event the queue or the log holds
-//!   (a batch of one goes to `enqueue_one`, migration 11, which does the same for less).
-//!   The `project` module's projector task then takes the oldest queued plans, up to 512,
-//!   hands them to `apply_batch` and deletes them, in one transaction; it lets plans gather
+//! - **Deferred** (the default): `enqueue` (migration 13) logs the batch's events, from one
+//!   typed array per log column, and queues the commands of those the log did not hold in
+//!   `pending`, as JSON text (a batch of one goes to `enqueue_one`, which does the same for
+//!   less). The `project` module's projector task then takes the oldest queued commands, up
+//!   to 512 events' worth, projects them (`project_commands`) and deletes them, in one
+//!   transaction; it lets them gather
 //!   for [`PgConfig::gather`] when woken (or until a full batch waits), and gives way to a
 //!   burst (two or more deliveries in flight) for at most [`PgConfig::max_delay`] while
-//!   fewer than [`PgConfig::max_lag`] plans wait; at `max_lag`, deliveries wait for room.
+//!   fewer than [`PgConfig::max_lag`] events wait; at `max_lag`, deliveries wait for room.
 //!   While it works and two batches or more wait, [`PgConfig::projectors`] − 1 helpers
 //!   project batches beside it, each in its own transaction. Every read first projects
 //!   what was queued before it (taking rows with `SKIP LOCKED`, then waiting for those
-//!   another transaction holds), so the queue never shows through the trait. A plan the database refuses when it is
-//!   projected is moved to the quarantine.
+//!   another transaction holds), so the queue never shows through the trait. An event
+//!   whose commands the database refuses is moved, log row and all, to the quarantine.
 //! - **Inline**: the batch goes to the server-side function `apply_batch(jsonb[])` (migration
-//!   9) directly, a lone event to `apply_plan(jsonb)` (migration 2), which does less for
-//!   one.
+//!   9, and 13: it logs the events, then calls `project_commands`) directly, a lone event to
+//!   `apply_plan(jsonb)` (migration 2), which does less for one.
 //!
-//! Both functions start with `INSERT INTO events … ON CONFLICT (id) DO NOTHING`, the dedup
-//! gate: only the events it inserts are applied; the others are duplicates and write nothing.
+//! Every write path starts with `INSERT INTO events … ON CONFLICT (id) DO NOTHING`, the
+//! dedup gate: only the events it inserts are applied (or queued); the others are
+//! duplicates and write nothing.
 //! Two processes racing on the same event meet at the primary key: the second waits for the
 //! first to commit, then inserts nothing. Every projection write is an order-independent
 //! merge (counters add, registers keep the greater stamp, times keep the min or max), so
-//! events may arrive in any order, and `apply_batch` folds a batch's commands per row before
-//! merging them, one statement per table. Locks are taken in one order by every writer:
+//! events may arrive in any order, and `project_commands` folds a batch's commands per row
+//! before merging them, one statement per table. Locks are taken in one order by every writer:
 //! event ids, content rows (only when the batch adds something), references, repository
 //! rows, then what hangs off a repository (its links, tags and actors); so concurrent batches
 //! queue rather than deadlock. Serialization failures and deadlocks are still retried a few
@@ -122,9 +124,10 @@ struct Sql {
     apply_one: String,
     /// A batch: `apply_batch` (migration 9), the plans sent as text and parsed each alone.
     apply: String,
-    /// Deferred projection (migration 8): queue a batch, project from the queue.
+    /// Deferred projection (migrations 8 and 13): log a batch, queue its commands, project
+    /// from the queue.
     enqueue: String,
-    /// Queue one plan (migration 11), cheaper for one than `enqueue`.
+    /// The same for one event, cheaper for one than `enqueue`.
     enqueue_one: String,
     project: String,
     project_one: String,
@@ -148,8 +151,12 @@ impl Sql {
         Sql {
             apply_one: q("SELECT {s}.apply_plan($1)"),
             apply: q("SELECT {s}.apply_batch($1::text[]::jsonb[])"),
-            enqueue: q("SELECT {s}.enqueue($1, $2)"),
-            enqueue_one: q("SELECT {s}.enqueue_one($1, $2)"),
+            enqueue: q(
+                "SELECT {s}.enqueue($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+            ),
+            enqueue_one: q(
+                "SELECT {s}.enqueue_one($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+            ),
             project: q("SELECT {s}.project($1, $2)"),
             project_one: q("SELECT {s}.project_one($1)"),
             pending_last: q("SELECT max(seq) FROM {s}.pending"),
@@ -159,10 +166,17 @@ impl Sql {
             pending_wait: q(
                 "SELECT count(*) FROM (SELECT 1 FROM {s}.pending WHERE seq <= $1 FOR UPDATE) AS q",
             ),
-            pending_oldest: q("SELECT seq, plan FROM {s}.pending WHERE seq <= $1 ORDER BY seq LIMIT $2"),
-            pending_quarantine: q("WITH gone AS (DELETE FROM {s}.pending WHERE seq = $1 RETURNING id) \
+            pending_oldest: q("SELECT seq, id FROM {s}.pending WHERE seq <= $1 ORDER BY seq LIMIT $2"),
+            // The event leaves the log with its commands: a refused event is quarantined,
+            // not logged, as inline. A log row already pruned leaves the commands to show.
+            pending_quarantine: q(
+                "WITH gone AS (DELETE FROM {s}.pending WHERE seq = $1 RETURNING id, commands), \
+                 logged AS (DELETE FROM {s}.events e USING gone g WHERE e.id = g.id \
+                            RETURNING e.id, e.registry, e.raw) \
                  INSERT INTO {s}.quarantine (key, registry, received_at, reason, raw) \
-                 SELECT $2, $3, now(), $4, $5 FROM gone ON CONFLICT (key) DO NOTHING"),
+                 SELECT 'id:' || g.id, l.registry, now(), $2, coalesce(l.raw, g.commands) \
+                 FROM gone g LEFT JOIN logged l ON l.id = g.id ON CONFLICT (key) DO NOTHING",
+            ),
             quarantine: q("INSERT INTO {s}.quarantine (key, registry, received_at, reason, raw) \
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO NOTHING"),
             stats: q("SELECT r.registry, r.name, \
@@ -207,6 +221,7 @@ pub struct PgStore {
     schema: String,
     sql: std::sync::Arc<Sql>,
     batcher: std::sync::Arc<batch::Batcher>,
+    projection: Projection,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -254,7 +269,7 @@ impl PgStore {
                 projectors: config.projectors.max(1),
             },
         ));
-        Ok(PgStore { pool, schema: config.schema.clone(), sql, batcher })
+        Ok(PgStore { pool, schema: config.schema.clone(), sql, batcher, projection: config.projection })
     }
 
     /// Applies every pending migration; returns the versions applied now (empty when the

@@ -53,6 +53,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "repository_upsert",
         sql: include_str!("../migrations/0012_repository_upsert.sql"),
     },
+    Migration {
+        version: 13,
+        name: "log_on_acknowledgement",
+        sql: include_str!("../migrations/0013_log_on_acknowledgement.sql"),
+    },
 ];
 
 /// The version a fully migrated schema is at.

@@ -1,7 +1,7 @@
 //! Deferred projection: the queue of plans (migration 8) and what empties it.
 //!
-//! With [`Projection::Deferred`](crate::Projection::Deferred) the writers only queue plans.
-//! Two things project them: the projector task, woken by each commit of the writers (and
+//! With [`Projection::Deferred`](crate::Projection::Deferred) the writers only log each
+//! event and queue its plan's commands (migration 13). Two things project them: the projector task, woken by each commit of the writers (and
 //! once a second, for what another process or a previous run left), with its helpers when
 //! the queue runs behind, and every read, which first projects what was queued before it
 //! began (`settle`), so that the queue never shows through the `Storage` trait. All take
@@ -9,9 +9,10 @@
 //! work without waiting on each other; a read then waits only for the plans another
 //! transaction is projecting at that moment.
 //!
-//! A plan the database refuses does not block the queue: the batch it was in is projected
-//! again plan by plan, and the one that still fails is moved to the quarantine with the
-//! database's reason, as the webhook does when an inline apply is refused.
+//! Commands the database refuses do not block the queue: the batch they were in is
+//! projected again event by event, and the event that still fails is moved, log row and
+//! all, to the quarantine with the database's reason, as the webhook does when an inline
+//! apply is refused.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -19,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use deadpool_postgres::{Client, Pool};
 use notify_core::StorageError;
-use serde::Deserialize;
 use tokio::sync::{Notify, mpsc};
 
 use crate::Sql;
@@ -307,7 +307,7 @@ async fn step(client: &Client, sql: &Sql, upto: i64) -> Result<i64, StorageError
     }
 }
 
-/// After a batch failed on its data: the same plans one at a time, quarantining those the
+/// After a batch failed on its data: the same events one at a time, quarantining those the
 /// database refuses alone.
 async fn one_by_one(client: &Client, sql: &Sql, upto: i64) -> Result<i64, StorageError> {
     let rows = client
@@ -316,7 +316,7 @@ async fn one_by_one(client: &Client, sql: &Sql, upto: i64) -> Result<i64, Storag
         .map_err(|e| classify("reading the queue", e))?;
     let mut done = 0;
     for row in rows {
-        let (seq, plan): (i64, String) = (row.get(0), row.get(1));
+        let (seq, id): (i64, String) = (row.get(0), row.get(1));
         match client.query_one(&prepared(client, &sql.project_one).await?, &[&seq]).await {
             Ok(_) => done += 1,
             Err(e) => {
@@ -324,7 +324,11 @@ async fn one_by_one(client: &Client, sql: &Sql, upto: i64) -> Result<i64, Storag
                 if e.is_transient() {
                     return Err(e);
                 }
-                quarantine(client, sql, seq, &plan, &e).await?;
+                let reason = format!("event {id}: the store refused it: {}", e.chain());
+                client
+                    .execute(&prepared(client, &sql.pending_quarantine).await?, &[&seq, &reason])
+                    .await
+                    .map_err(|e| classify("quarantining a queued event", e))?;
                 done += 1;
             }
         }
@@ -332,40 +336,9 @@ async fn one_by_one(client: &Client, sql: &Sql, upto: i64) -> Result<i64, Storag
     Ok(done)
 }
 
-/// What the quarantine needs of a wire plan.
-#[derive(Deserialize)]
-struct Head {
-    id: String,
-    registry: String,
-    raw: String,
-}
-
-/// Moves a queued plan the database refuses to the quarantine, in one statement.
-async fn quarantine(
-    client: &Client,
-    sql: &Sql,
-    seq: i64,
-    plan: &str,
-    e: &StorageError,
-) -> Result<(), StorageError> {
-    let (id, registry, raw) = match serde_json::from_str::<Head>(plan) {
-        Ok(h) => (h.id, Some(h.registry), h.raw),
-        Err(_) => (format!("queued-{seq}"), None, plan.to_owned()),
-    };
-    let reason = format!("event {id}: the store refused it: {}", e.chain());
-    client
-        .execute(
-            &prepared(client, &sql.pending_quarantine).await?,
-            &[&seq, &format!("id:{id}"), &registry, &reason, &raw],
-        )
-        .await
-        .map_err(|e| classify("quarantining a queued event", e))?;
-    Ok(())
-}
-
-/// Whether a wire plan (JSON text) holds a NUL character in any string. PostgreSQL text
-/// cannot: an inline apply is refused at once for it, and a queued plan is refused the
-/// same way, before it is acknowledged, rather than quarantined later.
+/// Whether JSON text holds a NUL character in any string. PostgreSQL text cannot: an inline
+/// apply is refused at once for it, and queued commands are refused the same way, before
+/// they are acknowledged, rather than quarantined later.
 pub(crate) fn holds_nul(json: &str) -> bool {
     let b = json.as_bytes();
     let mut i = 0;

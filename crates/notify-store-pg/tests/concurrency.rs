@@ -1,8 +1,8 @@
 //! Eight writers delivering the same 2,000 events at once, each event by several writers at
 //! the same moment: the store ends with exactly one copy of each; the same under sixteen
-//! senders with three projectors draining the queue together. And two interleavings
-//! forced with a lock: one that a trigger-kept copy could get wrong, and a redelivery that
-//! waits for the projection of its own event.
+//! senders with three projectors draining the queue together. And interleavings forced
+//! with a lock: one that a trigger-kept copy could get wrong, and deliveries that wait for
+//! an uncommitted delivery of the same event.
 
 mod support;
 
@@ -319,91 +319,96 @@ async fn a_tag_set_while_its_digest_is_raised_shows_the_raised_media_type() {
     );
 }
 
-/// A redelivery whose queueing waits for a projection of the same event, which then commits.
-/// The log check made before the wait missed the projection's row, and the queue takes the
-/// plan (the projection deleted its row): only the check made after the wait (the second
-/// statement of `enqueue_one`) finds the event, so the redelivery is a duplicate and leaves
-/// nothing queued. The projection is held open here, so the wait is certain.
+/// A redelivery that arrives while the first delivery of its event is logged and not yet
+/// committed (held open here, as a writer's transaction is for a moment) waits for it on the
+/// log's primary key. Committed, the redelivery is a duplicate and queues nothing; rolled
+/// back, the redelivery is the one that logs and queues the event.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_redelivery_that_waited_for_its_event_being_projected_is_a_duplicate() {
+async fn a_redelivery_waiting_for_an_uncommitted_delivery_of_its_event_follows_its_outcome() {
     let pg = support::fresh_deferred_store().await;
-    // The projector may take the event first (it looks once a second); then another one.
-    for attempt in 0..20 {
-        let id = format!("held-{attempt}");
-        let plan = queue_push(&pg, &id, 0x61).await;
-        let redelivery = || {
-            let store = pg.store.clone();
-            tokio::spawn(async move { store.apply(&plan).await.expect("the redelivery") })
+    for commit in [true, false] {
+        let id = format!("held-{commit}");
+        let plan = push(&id, 0x61, &format!("t-{commit}"));
+        let redelivery = {
+            let (store, plan) = (pg.store.clone(), plan.clone());
+            move || tokio::spawn(async move { store.apply(&plan).await.expect("the redelivery") })
         };
-        let Some(outcome) = while_projecting(&pg, &id, "enqueue_one", redelivery).await else { continue };
-        assert_eq!(outcome, ApplyOutcome::Duplicate);
-        assert_eq!(queued_plan(&pg, &id).await, None, "the redelivery left its plan queued");
-        return;
+        let outcome = while_logged(&pg, &id, "enqueue_one", commit, redelivery).await;
+        let queued = queued_commands(&pg, &id).await;
+        if commit {
+            assert_eq!(outcome, ApplyOutcome::Duplicate);
+            assert_eq!(queued, 0, "the duplicate queued commands");
+        } else {
+            assert_eq!(outcome, ApplyOutcome::Applied);
+            assert!(queued <= 1, "{queued} queued");
+        }
     }
-    panic!("the projector took each of 20 events before this test could");
+    // Projected, only the rolled-back one's tag is set: the other event was logged by the
+    // held transaction alone, with no commands.
+    let tagged = pg.tags(&plan_repo(), &Default::default()).await.unwrap().items;
+    let tagged: Vec<&str> = tagged.iter().map(|t| t.tag.as_str()).collect();
+    assert_eq!(tagged, ["t-false"]);
 }
 
 /// The same for a batch (`enqueue`), called here directly with the held event and a new one:
-/// only the new one is queued.
+/// only the new one is logged and queued.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_batch_that_waited_for_one_of_its_events_being_projected_queues_only_the_others() {
+async fn a_batch_waiting_for_an_uncommitted_delivery_of_one_of_its_events_queues_only_the_others() {
     let pg = support::fresh_deferred_store().await;
     let s = pg.schema().to_owned();
-    for attempt in 0..20 {
-        let id = format!("held-{attempt}");
-        queue_push(&pg, &id, 0x62).await;
-        let Some(text) = queued_plan(&pg, &id).await else { continue };
-        let fresh = format!("fresh-{attempt}");
-        let batch = || {
-            let (pool, ids, sql) = (
-                pg.pool().clone(),
-                vec![id.clone(), fresh.clone()],
-                format!("SELECT \"{s}\".enqueue($1, $2)"),
-            );
-            tokio::spawn(async move {
-                let client = pool.get().await.expect("a connection");
-                let plans = vec![text.clone(), text];
-                client.query_one(&sql, &[&ids, &plans]).await.expect("the batch").get::<_, Vec<String>>(0)
-            })
-        };
-        let Some(new) = while_projecting(&pg, &id, "enqueue(", batch).await else { continue };
-        assert_eq!(new, vec![fresh.clone()]);
-        assert_eq!(queued_plan(&pg, &id).await, None, "the batch left the held event's plan queued");
-        // The new id carries the held event's plan: not for projecting.
-        let client = pg.pool().get().await.expect("a connection");
-        client.execute(&format!("DELETE FROM \"{s}\".pending WHERE id = $1"), &[&fresh]).await.unwrap();
-        return;
-    }
-    panic!("the projector took each of 20 events before this test could");
+    let (held, fresh) = ("held".to_owned(), "fresh".to_owned());
+    let batch = || {
+        let (pool, ids) = (pg.pool().clone(), vec![held.clone(), fresh.clone()]);
+        // Two bare events with no commands, in the arrays `enqueue` takes.
+        let sql = format!(
+            "SELECT \"{s}\".enqueue($1, ARRAY[0, 0]::bigint[], ARRAY['push', 'push'], ARRAY['r', 'r'],
+                 ARRAY['team/a', 'team/a'], ARRAY[NULL, NULL]::text[], ARRAY[NULL, NULL]::text[],
+                 ARRAY[NULL, NULL]::text[], ARRAY['manifest', 'manifest'], ARRAY[NULL, NULL]::text[],
+                 ARRAY[NULL, NULL]::text[], ARRAY[NULL, NULL]::text[], ARRAY[NULL, NULL]::text[],
+                 ARRAY[NULL, NULL]::text[], ARRAY[true, true], ARRAY['', ''], ARRAY['[]', '[]'])"
+        );
+        tokio::spawn(async move {
+            let client = pool.get().await.expect("a connection");
+            client.query_one(&sql, &[&ids]).await.expect("the batch").get::<_, Vec<String>>(0)
+        })
+    };
+    let new = while_logged(&pg, &held, "enqueue(", true, batch).await;
+    assert_eq!(new, vec![fresh.clone()]);
+    assert_eq!(queued_commands(&pg, &held).await, 0, "the batch queued the held event's commands");
+    let logged: i64 = pg
+        .pool()
+        .get()
+        .await
+        .expect("a connection")
+        .query_one(&format!("SELECT count(*) FROM \"{s}\".events WHERE id IN ('held', 'fresh')"), &[])
+        .await
+        .expect("a statement")
+        .get(0);
+    assert_eq!(logged, 2);
 }
 
-/// Projects the queued plan of `id` in a transaction held open, starts `deliver`, waits
-/// until a statement calling `function` waits for a lock, commits, and returns what
-/// `deliver` returned. `None` when the projector had taken the plan first.
-async fn while_projecting<T: Send + 'static>(
+/// Logs `id` in a transaction held open, starts `deliver`, waits until a statement calling
+/// `function` waits for a lock, commits or rolls back, and returns what `deliver` returned.
+async fn while_logged<T: Send + 'static>(
     pg: &support::TestStore,
     id: &str,
     function: &str,
+    commit: bool,
     deliver: impl FnOnce() -> tokio::task::JoinHandle<T>,
-) -> Option<T> {
+) -> T {
     let s = pg.schema();
     let mut holder = pg.pool().get().await.expect("a connection");
     let watcher = pg.pool().get().await.expect("a connection");
     let hold = holder.transaction().await.expect("a transaction");
-    let taken: i32 = hold
-        .query_one(&format!("SELECT \"{s}\".project(512, {})", i64::MAX), &[])
-        .await
-        .expect("a statement")
-        .get(0);
-    let logged: i64 = hold
-        .query_one(&format!("SELECT count(*) FROM \"{s}\".events WHERE id = $1"), &[&id])
-        .await
-        .expect("a statement")
-        .get(0);
-    if taken == 0 || logged == 0 {
-        hold.rollback().await.expect("a statement");
-        return None;
-    }
+    hold.execute(
+        &format!(
+            "INSERT INTO \"{s}\".events (id, at, action, registry, repository, kind, counted, raw)
+             VALUES ($1, now(), 'push', 'r', 'team/a', 'manifest', true, '')"
+        ),
+        &[&id],
+    )
+    .await
+    .expect("a statement");
     let delivery = deliver();
     let waiting = format!("%\"{s}\".{function}%");
     let started = std::time::Instant::now();
@@ -419,30 +424,38 @@ async fn while_projecting<T: Send + 'static>(
         if n > 0 {
             break;
         }
-        assert!(started.elapsed().as_secs() < 10, "the delivery never waited for the projection");
+        assert!(started.elapsed().as_secs() < 10, "the delivery never waited for the held one");
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    hold.commit().await.expect("a statement");
-    Some(delivery.await.expect("the delivery"))
+    if commit {
+        hold.commit().await.expect("a statement");
+    } else {
+        hold.rollback().await.expect("a statement");
+    }
+    delivery.await.expect("the delivery")
 }
 
-/// The queued plan of `id`, as text (the queue holds one at most).
-async fn queued_plan(pg: &support::TestStore, id: &str) -> Option<String> {
+/// How many commands are queued for `id`.
+async fn queued_commands(pg: &support::TestStore, id: &str) -> i64 {
     let client = pg.pool().get().await.expect("a connection");
     let s = pg.schema();
     client
-        .query_opt(&format!("SELECT plan FROM \"{s}\".pending WHERE id = $1"), &[&id])
+        .query_one(&format!("SELECT count(*) FROM \"{s}\".pending WHERE id = $1"), &[&id])
         .await
         .expect("a statement")
-        .map(|row| row.get(0))
+        .get(0)
 }
 
-/// Queues a push of a manifest (`digest` names it) with the event id `id`; returns its plan.
-async fn queue_push(pg: &support::TestStore, id: &str, digest: u32) -> Plan {
-    let plan = EventBuilder::push(id, time(1), "team/a")
+/// A push of a manifest (`digest` names it), tagged `tag`, with the event id `id`.
+fn push(id: &str, digest: u32, tag: &str) -> Plan {
+    EventBuilder::push(id, time(1), "team/a")
         .manifest(&test_digest(digest), 10)
-        .tag("1")
-        .plan(&Policy::default());
-    assert_eq!(pg.apply(&plan).await.expect("an apply"), ApplyOutcome::Applied);
-    plan
+        .tag(tag)
+        .plan(&Policy::default())
+}
+
+/// The repository of [`push`].
+fn plan_repo() -> notify_core::RepoRef {
+    let entry = push("x", 0x61, "x").entry;
+    notify_core::RepoRef { registry: entry.registry, repository: entry.repository }
 }

@@ -98,26 +98,62 @@ async fn refuse_out_of_range(pg: support::TestStore) {
     assert!(matches!(pg.quarantined(&bad).await, Err(StorageError::InvalidCursor(_))));
 }
 
-/// An event the database refuses only when it projects it (an actor too long for an index
-/// entry) was already acknowledged: it is moved to the quarantine with the database's reason,
-/// and the events queued around it are projected.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_queued_event_the_database_refuses_is_quarantined_and_the_rest_projected() {
-    // Incompressible, so that the index entry cannot be made small enough.
+/// An incompressible text of 9,000 characters: too long for an index entry, however
+/// PostgreSQL compresses it.
+fn too_long_for_an_index() -> String {
     let mut x = 0x2545_f491_4f6c_dd1d_u64;
-    let long: String = (0..9_000)
+    (0..9_000)
         .map(|_| {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             char::from(b'a' + (x % 26) as u8)
         })
-        .collect();
+        .collect()
+}
+
+/// An event the log refuses (an actor too long for the log's actor index) is refused before
+/// it is acknowledged in both modes, and the events around it are stored: the deferred
+/// writers log each event themselves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_the_log_refuses_is_refused_before_it_is_acknowledged_in_both_modes() {
     // The core refuses such a name in an event; a plan built in code can carry anything.
     let mut refused = EventBuilder::push("b-refused", time(2), "team/app")
         .manifest(&test_digest(2), 10)
         .plan(&Policy::default());
-    refused.entry.actor = Some(long);
+    refused.entry.actor = Some(too_long_for_an_index());
+    for pg in [support::fresh_inline_store().await, support::fresh_deferred_store().await] {
+        for p in [plan("a"), refused.clone(), plan("c")] {
+            let outcome = pg.apply(&p).await;
+            if p.entry.id == "b-refused" {
+                // Not transient: the webhook quarantines it.
+                assert!(outcome.as_ref().is_err_and(|e| !e.is_transient()), "{outcome:?}");
+            } else {
+                assert_eq!(outcome.unwrap(), notify_core::ApplyOutcome::Applied, "{}", p.entry.id);
+            }
+        }
+        let logged: Vec<String> =
+            pg.events(&EventQuery::default()).await.unwrap().items.into_iter().map(|e| e.id).collect();
+        assert_eq!(logged, ["c", "a"]);
+        assert!(pg.quarantined(&PageRequest::default()).await.unwrap().items.is_empty());
+    }
+}
+
+/// An event the database refuses only when it projects it (a media type too long for the
+/// index entry of the live tag that carries it) was already acknowledged: it is moved, out
+/// of the log, to the quarantine with the database's reason, and the events queued around
+/// it are projected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_event_the_database_refuses_is_quarantined_and_the_rest_projected() {
+    let mut refused = EventBuilder::push("b-refused", time(2), "team/app")
+        .manifest(&test_digest(2), 10)
+        .tag("2.0")
+        .plan(&Policy::default());
+    for command in &mut refused.commands {
+        if let notify_core::Command::UpsertContent(c) = command {
+            c.media_type = Some(too_long_for_an_index());
+        }
+    }
 
     let inline = support::fresh_inline_store().await;
     assert!(inline.apply(&refused).await.is_err(), "refused inline, at once");
@@ -132,9 +168,20 @@ async fn a_queued_event_the_database_refuses_is_quarantined_and_the_rest_project
     let quarantined = pg.quarantined(&PageRequest::default()).await.unwrap().items;
     assert_eq!(quarantined.len(), 1, "{quarantined:?}");
     assert_eq!(quarantined[0].key, "id:b-refused");
+    assert_eq!(quarantined[0].registry.as_deref(), Some(refused.entry.registry.as_str()));
     assert_eq!(quarantined[0].raw, refused.entry.raw);
+    assert!(quarantined[0].reason.contains("event b-refused"), "{}", quarantined[0].reason);
     assert!(quarantined[0].reason.contains("index row"), "{}", quarantined[0].reason);
-    // Redelivered, it is queued again and quarantined again, as the inline webhook would.
+    let repo = notify_core::RepoRef {
+        registry: refused.entry.registry.clone(),
+        repository: refused.entry.repository.clone(),
+    };
+    let tags = pg.tags(&repo, &PageRequest::default()).await.unwrap().items;
+    let tags: Vec<&str> = tags.iter().map(|t| t.tag.as_str()).collect();
+    assert_eq!(tags, ["1.0"], "the refused event's tag is nowhere");
+    // Redelivered, it is logged and queued again and quarantined again, as the inline webhook
+    // would.
     assert_eq!(pg.apply(&refused).await.unwrap(), notify_core::ApplyOutcome::Applied);
     assert_eq!(pg.quarantined(&PageRequest::default()).await.unwrap().items.len(), 1);
+    assert_eq!(pg.events(&EventQuery::default()).await.unwrap().items.len(), 2);
 }

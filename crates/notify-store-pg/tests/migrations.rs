@@ -76,6 +76,66 @@ async fn an_upgrade_from_the_previous_version_keeps_the_data() {
     assert_eq!(store.events(&EventQuery::default()).await.unwrap().items.len(), 2);
 }
 
+/// Migration 13 changed what the deferred queue holds (whole plans, then only commands, the
+/// writers logging the events themselves): a plan queued before it is logged and projected
+/// after it, once, and a redelivery of it is a duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_queued_before_migration_13_is_logged_and_projected_after_it() {
+    let mut config = support::cluster().config(&support::fresh_schema());
+    config.projection = Projection::Deferred;
+    let store = PgStore::connect_without_migrating(&config).unwrap();
+    store.migrate_to(12).await.unwrap();
+    let d = test_digest(3);
+    let at = 1_767_225_600_000_000_i64;
+    let place = |op: &str| {
+        serde_json::json!({"op": op, "registry": "r", "repository": "team/app", "at": at,
+                           "event": "queued-1", "actor": "me"})
+    };
+    let mut set_tag = place("set_tag");
+    set_tag["tag"] = "1.0".into();
+    set_tag["digest"] = d.as_str().into();
+    let mut link = place("link");
+    link["digest"] = d.as_str().into();
+    let plan = serde_json::json!({
+        "id": "queued-1", "at": at, "action": "push", "registry": "r", "repository": "team/app",
+        "tag": "1.0", "digest": d.as_str(), "media_type": DOCKER_SCHEMA2, "kind": "manifest",
+        "actor": "me", "client_ip": null, "method": null, "user_agent": null,
+        "source_instance": null, "counted": true, "raw": "{\"as\":\"received\"}",
+        "commands": [
+            {"op": "content", "digest": d.as_str(), "kind": "manifest", "media_type": DOCKER_SCHEMA2,
+             "size": 10, "artifact_type": null, "seen": at, "refs": []},
+            link, set_tag,
+            {"op": "count_push", "registry": "r", "repository": "team/app", "tag": "1.0",
+             "digest": d.as_str(), "actor": "me", "at": at}
+        ]
+    });
+    let client = store.pool().get().await.unwrap();
+    let s = store.schema();
+    let queued: bool = client
+        .query_one(&format!("SELECT \"{s}\".enqueue_one($1, $2)"), &[&"queued-1", &plan.to_string()])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(queued);
+    drop(client);
+
+    assert_eq!(store.migrate().await.unwrap(), (13..=latest_version()).collect::<Vec<_>>());
+    let events = store.events(&EventQuery::default()).await.unwrap().items;
+    assert_eq!(events.len(), 1);
+    assert_eq!((events[0].id.as_str(), events[0].raw.as_str()), ("queued-1", "{\"as\":\"received\"}"));
+    let repo = notify_core::RepoRef { registry: "r".into(), repository: "team/app".parse().unwrap() };
+    let tags = store.tags(&repo, &Default::default()).await.unwrap().items;
+    assert_eq!(tags.len(), 1);
+    assert_eq!((tags[0].tag.as_str(), &tags[0].digest), ("1.0", &d));
+    let stats = store.repository_stats(&repo).await.unwrap().expect("the repository");
+    assert_eq!(stats.push_count, 1);
+
+    // The queue is of the new kind, and the old event is known to the new gate.
+    let again = EventBuilder::push("queued-1", time(1), "team/app").manifest(&d, 10).plan(&Policy::default());
+    assert_eq!(store.apply(&again).await.unwrap(), ApplyOutcome::Duplicate);
+    assert_eq!(store.repository_stats(&repo).await.unwrap().expect("the repository").push_count, 1);
+}
+
 /// Migration 4 moved liveness from the read side into flags and counts kept on write, and
 /// migration 6 copies each tag's media type onto it; what version 3 wrote must come out of
 /// the upgrade with the flags, counts and media types it would have had, and the triggers
