@@ -65,7 +65,8 @@
 //!   While it works and two batches or more wait, [`PgConfig::projectors`] − 1 helpers
 //!   project batches beside it, each in its own transaction. Every read first projects
 //!   what was queued before it (taking rows with `SKIP LOCKED`, then waiting for those
-//!   another transaction holds), so the queue never shows through the trait. An event
+//!   another transaction holds), so the queue never shows through the trait. Each of them
+//!   takes its batches from a mark past what it took last (migration 14). An event
 //!   whose commands the database refuses is moved, log row and all, to the quarantine.
 //! - **Inline**: the batch goes to the server-side function `apply_batch(jsonb[])` (migration
 //!   9, and 13: it logs the events, then calls `project_commands`) directly, a lone event to
@@ -157,7 +158,7 @@ impl Sql {
             enqueue_one: q(
                 "SELECT {s}.enqueue_one($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
             ),
-            project: q("SELECT {s}.project($1, $2)"),
+            project: q("SELECT taken, last FROM {s}.project_from($1, $2, $3)"),
             project_one: q("SELECT {s}.project_one($1)"),
             pending_last: q("SELECT max(seq) FROM {s}.pending"),
             pending_count: q("SELECT count(*) FROM {s}.pending"),

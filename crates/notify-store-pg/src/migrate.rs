@@ -58,6 +58,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "log_on_acknowledgement",
         sql: include_str!("../migrations/0013_log_on_acknowledgement.sql"),
     },
+    Migration {
+        version: 14,
+        name: "queue_low_mark",
+        sql: include_str!("../migrations/0014_queue_low_mark.sql"),
+    },
 ];
 
 /// The version a fully migrated schema is at.

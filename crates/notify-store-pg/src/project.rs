@@ -168,6 +168,7 @@ pub(crate) async fn projector(
             let client = pool.get().await.map_err(pool_error)?;
             let mut giving_way: Option<Instant> = None;
             let mut catching_up = false;
+            let mut mark = 0;
             loop {
                 if !catching_up && load.burst() {
                     let since = *giving_way.get_or_insert_with(Instant::now);
@@ -179,7 +180,7 @@ pub(crate) async fn projector(
                     catching_up = true;
                 }
                 drain.working.store(true, Ordering::Relaxed);
-                match step(&client, &sql, i64::MAX).await? {
+                match step(&client, &sql, &mut mark, i64::MAX).await? {
                     0 => {
                         load.projected(usize::MAX);
                         return Ok::<_, StorageError>(());
@@ -227,6 +228,7 @@ impl Drop for Ended<'_> {
 /// task waits for one. A failure ends only the helper: the projector drains the rest.
 async fn help(pool: &Pool, sql: &Sql, load: &Load, drain: &Drain) -> Result<(), StorageError> {
     let mut client = None;
+    let mut mark = 0;
     while drain.draining.load(Ordering::Relaxed) {
         if !drain.working.load(Ordering::Relaxed) || load.backlog() < HELP_AT {
             tokio::time::sleep(GATHER_LOOK).await;
@@ -240,7 +242,7 @@ async fn help(pool: &Pool, sql: &Sql, load: &Load, drain: &Drain) -> Result<(), 
                 continue;
             }
         };
-        match step(taken, sql, i64::MAX).await? {
+        match step(taken, sql, &mut mark, i64::MAX).await? {
             // What is queued is taken by the others.
             0 => tokio::time::sleep(GATHER_LOOK).await,
             n => load.projected(usize::try_from(n).unwrap_or(usize::MAX)),
@@ -268,8 +270,9 @@ pub(crate) async fn settle(client: &Client, sql: &Sql) -> Result<(), StorageErro
         .map_err(|e| classify("reading the queue", e))?
         .get(0);
     let Some(upto) = upto else { return Ok(()) };
+    let mut mark = 0;
     loop {
-        while step(client, sql, upto).await? > 0 {}
+        while step(client, sql, &mut mark, upto).await? > 0 {}
         // Waits for the rows other transactions hold; counts those still queued after them.
         let left: i64 = client
             .query_one(&prepared(client, &sql.pending_wait).await?, &[&upto])
@@ -282,14 +285,25 @@ pub(crate) async fn settle(client: &Client, sql: &Sql) -> Result<(), StorageErro
     }
 }
 
-/// Projects one batch of the plans queued up to `upto`; returns how many left the queue
-/// (projected or quarantined), 0 when none was free to take.
-async fn step(client: &Client, sql: &Sql, upto: i64) -> Result<i64, StorageError> {
+/// Projects one batch of the plans queued up to `upto`, from `mark` on (migration 14), and
+/// moves `mark` past what it took; returns how many left the queue (projected or
+/// quarantined), 0 only when a pass from the start found none free to take. Starting above
+/// what was taken spares each batch the entries of the rows projected before it, which a
+/// long snapshot elsewhere keeps from being marked dead; a writer may still commit a row
+/// below the mark after it moved, so the mark goes back to the start before anything is
+/// reported drained.
+async fn step(client: &Client, sql: &Sql, mark: &mut i64, upto: i64) -> Result<i64, StorageError> {
     let project = prepared(client, &sql.project).await?;
     let mut attempt = 0;
     loop {
-        match client.query_one(&project, &[&BATCH, &upto]).await {
-            Ok(row) => return Ok(i64::from(row.get::<_, i32>(0))),
+        match client.query_one(&project, &[&BATCH, &*mark, &upto]).await {
+            Ok(row) => {
+                let (taken, last): (i32, Option<i64>) = (row.get(0), row.get(1));
+                if let Some(n) = after(mark, taken, last) {
+                    return Ok(n);
+                }
+                // Otherwise from the start again, at once.
+            }
             Err(e) => {
                 let e = classify("projecting queued events", e);
                 if !e.is_transient() {
@@ -304,6 +318,22 @@ async fn step(client: &Client, sql: &Sql, upto: i64) -> Result<i64, StorageError
                 tokio::time::sleep(Duration::from_millis(1 << attempt)).await;
             }
         }
+    }
+}
+
+/// Where a batch leaves the mark: past the last row taken, or back at the start when none
+/// was found above it. `Some(taken)` to report, `None` to take again from the start.
+fn after(mark: &mut i64, taken: i32, last: Option<i64>) -> Option<i64> {
+    match last {
+        Some(last) if taken > 0 => {
+            *mark = last.saturating_add(1);
+            Some(i64::from(taken))
+        }
+        _ if *mark > 0 => {
+            *mark = 0;
+            None
+        }
+        _ => Some(0),
     }
 }
 
@@ -357,7 +387,24 @@ pub(crate) fn holds_nul(json: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{holds_nul, room_to_help};
+    use super::{after, holds_nul, room_to_help};
+
+    #[test]
+    fn the_mark_moves_past_each_batch_and_nothing_is_drained_before_a_pass_from_the_start() {
+        let mut mark = 0;
+        assert_eq!(after(&mut mark, 512, Some(900)), Some(512));
+        assert_eq!(mark, 901);
+        assert_eq!(after(&mut mark, 3, Some(903)), Some(3));
+        assert_eq!(mark, 904);
+        // Nothing above the mark: a row below it may have committed since; look again.
+        assert_eq!(after(&mut mark, 0, None), None);
+        assert_eq!(mark, 0);
+        assert_eq!(after(&mut mark, 1, Some(17)), Some(1), "a late row below the old mark");
+        assert_eq!(mark, 18);
+        assert_eq!(after(&mut mark, 0, None), None);
+        assert_eq!(after(&mut mark, 0, None), Some(0), "drained only after a pass from the start");
+        assert_eq!(mark, 0);
+    }
 
     #[test]
     fn a_helper_leaves_a_connection_free_and_never_jumps_the_queue() {

@@ -180,7 +180,7 @@ async fn helpers_project_a_deep_queue_beside_the_projector_and_nothing_is_double
     let sampling = {
         let (pool, done) = (pg.pool().clone(), done.clone());
         let projecting = format!(
-            "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND state = 'active' AND query LIKE '%\"{}\".project($1%'",
+            "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND state = 'active' AND query LIKE '%\"{}\".project_from($1%'",
             pg.schema()
         );
         tokio::spawn(async move {
@@ -385,6 +385,64 @@ async fn a_batch_waiting_for_an_uncommitted_delivery_of_one_of_its_events_queues
         .expect("a statement")
         .get(0);
     assert_eq!(logged, 2);
+}
+
+/// The projector takes batches from a mark past what it took (migration 14). A writer may
+/// commit a row below that mark after the mark moved: the projector still projects it, with
+/// no read to settle the queue. Here the late row is queued by a transaction held open while
+/// later events are queued and projected, and committed after them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn commands_committed_below_the_projectors_mark_are_still_projected() {
+    let pg = support::fresh_deferred_store().await;
+    let s = pg.schema().to_owned();
+    let mut holder = pg.pool().get().await.expect("a connection");
+    let hold = holder.transaction().await.expect("a transaction");
+    hold.execute(
+        &format!(
+            "INSERT INTO \"{s}\".events (id, at, action, registry, repository, kind, counted, raw)
+             VALUES ('late', now(), 'push', 'r', 'team/late', 'manifest', true, '');
+             "
+        ),
+        &[],
+    )
+    .await
+    .expect("a statement");
+    hold.execute(
+        &format!(
+            "INSERT INTO \"{s}\".pending (id, commands) VALUES ('late', '[{{\"op\": \"delete_repository\",
+               \"registry\": \"r\", \"repository\": \"team/late\", \"at\": 0, \"event\": \"late\"}}]')"
+        ),
+        &[],
+    )
+    .await
+    .expect("a statement");
+    for i in 0..50 {
+        let plan = push(&format!("after-{i}"), 0x70 + i, "1");
+        assert_eq!(pg.store.apply(&plan).await.unwrap(), ApplyOutcome::Applied);
+    }
+    let client = pg.pool().get().await.expect("a connection");
+    let count = format!("SELECT count(*) FROM \"{s}\".pending");
+    let queued = async || client.query_one(&count, &[]).await.expect("a statement").get::<_, i64>(0);
+    let started = std::time::Instant::now();
+    while queued().await > 0 {
+        assert!(started.elapsed().as_secs() < 20, "the projector never drained the later events");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    hold.commit().await.expect("a statement");
+    let started = std::time::Instant::now();
+    while queued().await > 0 {
+        assert!(started.elapsed().as_secs() < 10, "the late row stayed queued");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let deleted: i64 = client
+        .query_one(
+            &format!("SELECT count(*) FROM \"{s}\".repositories WHERE name = 'team/late' AND deleted_event = 'late'"),
+            &[],
+        )
+        .await
+        .expect("a statement")
+        .get(0);
+    assert_eq!(deleted, 1, "the late row was projected");
 }
 
 /// Logs `id` in a transaction held open, starts `deliver`, waits until a statement calling
