@@ -32,10 +32,10 @@ use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::types::Json;
 
+use crate::Sql;
 use crate::apply::{Queued, Wire};
 use crate::error::{classify, is_retryable, pool_error};
 use crate::project::{Load, Pace};
-use crate::{Projection, Sql};
 
 /// Plans applied in one transaction at most: bounds the statement's argument (a few hundred
 /// KiB) and the time a batch holds its locks.
@@ -63,22 +63,13 @@ pub(crate) struct Batcher {
     pool: Pool,
     sql: Arc<Sql>,
     writers: usize,
-    projection: Projection,
     pace: Pace,
     load: Arc<Load>,
 }
 
 impl Batcher {
-    pub(crate) fn new(pool: Pool, sql: Arc<Sql>, writers: usize, projection: Projection, pace: Pace) -> Self {
-        Batcher {
-            queue: Mutex::new(None),
-            pool,
-            sql,
-            writers: writers.max(1),
-            projection,
-            pace,
-            load: Arc::default(),
-        }
+    pub(crate) fn new(pool: Pool, sql: Arc<Sql>, writers: usize, pace: Pace) -> Self {
+        Batcher { queue: Mutex::new(None), pool, sql, writers: writers.max(1), pace, load: Arc::default() }
     }
 
     /// Applies one plan (already in wire form) with whatever else is queued.
@@ -137,7 +128,6 @@ impl Batcher {
             let writer = Writer {
                 pool: self.pool.clone(),
                 sql: self.sql.clone(),
-                projection: self.projection,
                 load: self.load.clone(),
                 max_lag: self.pace.max_lag,
                 wake: wake.clone(),
@@ -153,7 +143,6 @@ impl Batcher {
 struct Writer {
     pool: Pool,
     sql: Arc<Sql>,
-    projection: Projection,
     load: Arc<Load>,
     max_lag: usize,
     /// Wakes the projector after plans were queued.
@@ -237,49 +226,47 @@ async fn apply_batch(writer: &Writer, batch: Vec<Job>) {
 }
 
 /// Applies `plans` (id, wire form) in one transaction, retried after lost races; returns the
-/// ids that were new. Deferred, they are logged and their commands queued; inline, a lone
-/// plan goes to `apply_plan`, more to `apply_batch`.
+/// ids that were new. Queued events (deferred projection) are logged and their commands
+/// queued; whole plans (inline) go to `apply_plan` alone, to `apply_batch` together. A store
+/// has one mode, so a batch holds one kind.
 async fn run(writer: &Writer, plans: &[(&str, &Wire)]) -> Result<Vec<String>, StorageError> {
-    if writer.projection == Projection::Deferred {
-        let queued = plans
-            .iter()
-            .map(|(_, wire)| match wire {
-                Wire::Queued(q) => Ok(&**q),
-                Wire::Plan(_) => Err(StorageError::Internal {
-                    message: "a whole plan reached a deferred writer".into(),
-                    source: None,
-                }),
-            })
-            .collect::<Result<Vec<&Queued>, _>>()?;
+    let mut queued = Vec::new();
+    let mut whole = Vec::new();
+    for &(id, wire) in plans {
+        match wire {
+            Wire::Queued(q) => queued.push(&**q),
+            Wire::Plan(p) => whole.push((id, &**p)),
+        }
+    }
+    let mut fresh = Vec::new();
+    if !queued.is_empty() {
         writer.load.room(writer.max_lag).await;
-        let fresh = enqueue(writer, &queued).await?;
-        if !fresh.is_empty() {
-            writer.load.queued(fresh.len());
+        let logged = enqueue(writer, &queued).await?;
+        if !logged.is_empty() {
+            writer.load.queued(logged.len());
             // Full means a wake is already pending, which is all the projector needs.
             let _ = writer.wake.try_send(());
         }
-        return Ok(fresh);
+        fresh = logged;
     }
-    let wires = plans
-        .iter()
-        .map(|(id, wire)| match wire {
-            Wire::Plan(p) => Ok((*id, &**p)),
-            Wire::Queued(_) => Err(StorageError::Internal {
-                message: "queued commands reached an inline writer".into(),
-                source: None,
-            }),
-        })
-        .collect::<Result<Vec<(&str, &RawValue)>, _>>()?;
+    if !whole.is_empty() {
+        fresh.extend(apply(writer, &whole).await?);
+    }
+    Ok(fresh)
+}
+
+/// Applies whole plans (inline projection) in one transaction; returns the ids that were new.
+async fn apply(writer: &Writer, wires: &[(&str, &RawValue)]) -> Result<Vec<String>, StorageError> {
     let (pool, sql) = (&writer.pool, &writer.sql);
     let client = pool.get().await.map_err(pool_error)?;
     let text = if wires.len() == 1 { &sql.apply_one } else { &sql.apply };
     let stmt = client.prepare_cached(text).await.map_err(|e| classify("preparing apply", e))?;
     let mut attempt = 1;
     loop {
-        let result = if let [(id, wire)] = wires[..] {
+        let result = if let [(id, wire)] = wires {
             client.query_one(&stmt, &[&Json(wire)]).await.and_then(|row| {
                 let applied: bool = row.try_get(0)?;
-                Ok(if applied { vec![id.to_owned()] } else { Vec::new() })
+                Ok(if applied { vec![(*id).to_owned()] } else { Vec::new() })
             })
         } else {
             let texts: Vec<&str> = wires.iter().map(|(_, wire)| wire.get()).collect();

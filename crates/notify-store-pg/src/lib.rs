@@ -262,7 +262,6 @@ impl PgStore {
             pool.clone(),
             sql.clone(),
             config.writers,
-            config.projection,
             project::Pace {
                 max_lag: config.max_lag,
                 max_delay: config.max_delay,
