@@ -21,6 +21,9 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use notify_bench::{body, events};
+use sender::{Connection, Request};
+
+mod sender;
 use notify_pg_cluster::{Cluster, Durability, cpu_seconds};
 
 const TOKEN: &str = "bench-token";
@@ -162,8 +165,8 @@ impl Drop for Server {
 
 // --- sending -------------------------------------------------------------------------------
 
-/// POSTs one event until a 2xx, as a registry does; returns the latency of the acknowledged
-/// attempt.
+/// POSTs one event until a 2xx, as a registry does, on a pooled client (the soak sends at a
+/// fixed rate, overlapping); returns the latency of the acknowledged attempt.
 async fn deliver(client: &reqwest::Client, url: &str, payload: &[u8]) -> Duration {
     loop {
         let started = Instant::now();
@@ -182,20 +185,22 @@ async fn deliver(client: &reqwest::Client, url: &str, payload: &[u8]) -> Duratio
     }
 }
 
-/// Sends `payloads` from `senders` concurrent senders; returns the wall time and every latency.
-async fn send_all(url: &str, payloads: Vec<Vec<u8>>, senders: usize) -> (Duration, Vec<Duration>) {
-    let payloads = Arc::new(payloads);
+/// Sends `requests` from `senders` concurrent senders, each on its own keep-alive connection
+/// to `port`; returns the wall time and every latency.
+async fn send_all(port: u16, requests: Vec<Request>, senders: usize) -> (Duration, Vec<Duration>) {
+    let requests = Arc::new(requests);
     let next = Arc::new(AtomicUsize::new(0));
-    let client = reqwest::Client::builder().pool_max_idle_per_host(senders).build().expect("a client");
     let started = Instant::now();
     let tasks: Vec<_> = (0..senders)
         .map(|_| {
-            let (payloads, next, client, url) =
-                (payloads.clone(), next.clone(), client.clone(), url.to_owned());
+            let (requests, next) = (requests.clone(), next.clone());
             tokio::spawn(async move {
+                let mut connection = Connection::new(port);
                 let mut latencies = Vec::new();
-                while let Some(p) = payloads.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    latencies.push(deliver(&client, &url, p).await);
+                while let Some(request) = requests.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let sent = Instant::now();
+                    connection.deliver(request).await;
+                    latencies.push(sent.elapsed());
                 }
                 latencies
             })
@@ -210,6 +215,10 @@ async fn send_all(url: &str, payloads: Vec<Vec<u8>>, senders: usize) -> (Duratio
 
 fn payloads(n: usize, seed: u64) -> Vec<Vec<u8>> {
     events(n, 2_000, seed).iter().map(body).collect()
+}
+
+fn requests(port: u16, n: usize, seed: u64) -> Vec<Request> {
+    payloads(n, seed).iter().map(|body| Request::post(port, "/events", TOKEN, body)).collect()
 }
 
 fn ms(d: Duration) -> f64 {
@@ -396,14 +405,15 @@ async fn ingest(
         let http = http_floor(&server).await;
 
         let database = _cluster.as_ref().and_then(Cluster::server_pid);
-        let (serial_payloads, concurrent_payloads) = (payloads(serial, 101), payloads(concurrent, 202));
+        let (serial_requests, concurrent_requests) =
+            (requests(server.port, serial, 101), requests(server.port, concurrent, 202));
         let cpu_start = Cpu::now(&server, database);
-        let (wall, mut serial_lat) = send_all(&server.url("/events"), serial_payloads, 1).await;
+        let (wall, mut serial_lat) = send_all(server.port, serial_requests, 1).await;
         let serial_lag = server.catch_up().await;
         let cpu_serial = Cpu::now(&server, database);
         serial_lat.sort();
         let serial_rate = serial as f64 / wall.as_secs_f64();
-        let (wall, mut conc_lat) = send_all(&server.url("/events"), concurrent_payloads, senders).await;
+        let (wall, mut conc_lat) = send_all(server.port, concurrent_requests, senders).await;
         let cpu_acknowledged = Cpu::now(&server, database);
         let conc_lag = server.catch_up().await;
         let cpu_concurrent = Cpu::now(&server, database);
