@@ -63,6 +63,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "queue_low_mark",
         sql: include_str!("../migrations/0014_queue_low_mark.sql"),
     },
+    Migration {
+        version: 15,
+        name: "projection_owns_references",
+        sql: include_str!("../migrations/0015_projection_owns_references.sql"),
+    },
 ];
 
 /// The version a fully migrated schema is at.

@@ -1,6 +1,7 @@
 //! Random event sequences, delivered with duplicates, retries and reordering, give exactly
 //! the answers the reference store gives for the same events delivered once, in order; and
-//! so they do after both prune their logs at the same instant.
+//! so they do after both prune their logs at the same instant. No projected row is left
+//! pointing at a repository or a manifest that is not there.
 
 mod support;
 
@@ -71,6 +72,7 @@ proptest! {
         block_on(async {
             let (pg, memory) = delivered(&events, &delivery, &Policy::default()).await;
             assert_eq!(snapshot(&*pg).await, snapshot(&memory).await);
+            assert_eq!(pg.dangling_references().await, 0);
         });
     }
 
@@ -80,6 +82,7 @@ proptest! {
             let policy = Policy { count_blob_pulls: true, count_head_requests: true, ..Policy::default() };
             let (pg, memory) = delivered(&events, &shuffled, &policy).await;
             assert_eq!(snapshot(&*pg).await, snapshot(&memory).await);
+            assert_eq!(pg.dangling_references().await, 0);
         });
     }
 
@@ -94,6 +97,7 @@ proptest! {
             let removed = pg.prune_events(cutoff).await.expect("prune");
             assert_eq!(removed, memory.prune_events(cutoff).await.expect("prune"), "entries pruned before {cutoff}");
             assert_eq!(snapshot(&*pg).await, snapshot(&memory).await);
+            assert_eq!(pg.dangling_references().await, 0);
         });
     }
 
@@ -106,6 +110,7 @@ proptest! {
             deliver_at_once(&*pg, &delivery, &policy).await;
             deliver(&memory, &events, &policy).await;
             assert_eq!(snapshot(&*pg).await, snapshot(&memory).await);
+            assert_eq!(pg.dangling_references().await, 0);
         });
     }
 }

@@ -107,3 +107,27 @@ impl Drop for TestStore {
         .join();
     }
 }
+
+impl TestStore {
+    /// Rows that point at a repository or a manifest that is not there. The projection keeps
+    /// these references itself (migration 15 dropped the foreign keys that checked them), so
+    /// every sequence of deliveries must leave none.
+    pub(crate) async fn dangling_references(&self) -> i64 {
+        let (client, conn) =
+            tokio_postgres::connect(&self.config.url, tokio_postgres::NoTls).await.expect("a connection");
+        tokio::spawn(conn);
+        let s = &self.config.schema;
+        let by_repository = ["links", "tags", "tag_history", "repository_actors"].map(|table| {
+            format!(
+                "(SELECT count(*) FROM \"{s}\".{table} x \
+                 WHERE NOT EXISTS (SELECT 1 FROM \"{s}\".repositories r WHERE r.id = x.repo_id))"
+            )
+        });
+        let sql = format!(
+            "SELECT {} + (SELECT count(*) FROM \"{s}\".content_references x \
+             WHERE NOT EXISTS (SELECT 1 FROM \"{s}\".content c WHERE c.digest = x.parent))",
+            by_repository.join(" + ")
+        );
+        client.query_one(&sql, &[]).await.expect("counting dangling references").get(0)
+    }
+}
