@@ -41,6 +41,15 @@ pub const DEFAULT_MAX_BODY: usize = 4 * 1024 * 1024;
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long shutdown waits for in-flight requests when nothing says otherwise.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// Threads that run requests when nothing says otherwise. The server's own work is parsing,
+/// translating and handing events to the store: one thread carries about 25,000 events a
+/// second of it on a 2-core machine, far more than registries send, and with the database
+/// on the same machine one thread left more of the cores to it than two (about 5 % more
+/// events a second with 32 senders, `docs/benchmarks.md`). Raise it for heavy query
+/// traffic on a machine of many cores. Blocking work (SQLite) runs on threads of its own.
+pub const DEFAULT_WORKER_THREADS: usize = 1;
+/// The most threads `worker_threads` may ask for.
+pub const MAX_WORKER_THREADS: usize = 256;
 /// The log filter when nothing says otherwise. The PostgreSQL driver reports every server
 /// NOTICE at info, which says nothing an operator needs.
 pub const DEFAULT_LOG_FILTER: &str = "info,tokio_postgres=warn";
@@ -160,6 +169,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// Threads that run requests (see [`DEFAULT_WORKER_THREADS`]).
+    pub worker_threads: usize,
     /// How long the event log keeps an event (by its timestamp); `None` keeps it forever.
     /// See [`crate::retention`].
     pub log_retention: Option<Duration>,
@@ -185,6 +196,7 @@ impl Config {
             store_url: Secret::new(store::DEFAULT_STORE_URL),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            worker_threads: DEFAULT_WORKER_THREADS,
             log_retention: None,
             tls: None,
             log: LogConfig { format: LogFormat::Text, filter: DEFAULT_LOG_FILTER.to_owned() },
@@ -254,6 +266,7 @@ impl Config {
              store             {}\n\
              request_timeout   {}\n\
              shutdown_grace    {}\n\
+             worker_threads    {}\n\
              log_retention     {}\n\
              tls               {tls}\n\
              log               {}, filter {:?}\n\
@@ -267,6 +280,7 @@ impl Config {
             store::redact_url(self.store_url.expose()),
             humantime::format_duration(self.request_timeout),
             humantime::format_duration(self.shutdown_grace),
+            self.worker_threads,
             self.log_retention.map_or("forever".to_owned(), |d| humantime::format_duration(d).to_string()),
             match self.log.format {
                 LogFormat::Text => "text",
@@ -359,6 +373,7 @@ struct FileConfig {
     store_url_file: Option<PathBuf>,
     request_timeout: Option<DurationValue>,
     shutdown_grace: Option<DurationValue>,
+    worker_threads: Option<usize>,
     log_retention: Option<DurationValue>,
     log_format: Option<LogFormat>,
     log_filter: Option<String>,
@@ -393,6 +408,9 @@ pub struct Overrides {
     /// How long shutdown waits for in-flight requests, e.g. 30s.
     #[arg(long, env = "NOTIFY_SHUTDOWN_GRACE", global = true, value_name = "DURATION")]
     pub shutdown_grace: Option<String>,
+    /// Threads that run requests [default: 1].
+    #[arg(long, env = "NOTIFY_WORKER_THREADS", global = true, value_name = "N")]
+    pub worker_threads: Option<usize>,
     /// How long the event log keeps an event, e.g. 90d; older entries are pruned and older
     /// deliveries quarantined [default: forever].
     #[arg(long, env = "NOTIFY_LOG_RETENTION", global = true, value_name = "DURATION")]
@@ -498,6 +516,7 @@ impl FileConfig {
         overlay_secret(&mut self.store_url, &mut self.store_url_file, &o.store_url, &o.store_url_file);
         overlay(&mut self.request_timeout, &o.request_timeout.clone().map(DurationValue::Text));
         overlay(&mut self.shutdown_grace, &o.shutdown_grace.clone().map(DurationValue::Text));
+        overlay(&mut self.worker_threads, &o.worker_threads);
         overlay(&mut self.log_retention, &o.log_retention.clone().map(DurationValue::Text));
         overlay(&mut self.log_format, &o.log_format);
         overlay(&mut self.log_filter, &o.log_filter);
@@ -556,6 +575,11 @@ impl FileConfig {
         }
         duration("request_timeout", self.request_timeout, &mut defaults.request_timeout, &mut problems);
         duration("shutdown_grace", self.shutdown_grace, &mut defaults.shutdown_grace, &mut problems);
+        match self.worker_threads {
+            Some(n) if (1..=MAX_WORKER_THREADS).contains(&n) => defaults.worker_threads = n,
+            Some(n) => problems.push(format!("worker_threads: {n} is outside 1..={MAX_WORKER_THREADS}")),
+            None => {}
+        }
         defaults.log_retention = retention(self.log_retention, &mut problems);
         if let Some(format) = self.log_format {
             defaults.log.format = format;
@@ -900,6 +924,20 @@ mod tests {
         assert_eq!(cfg.request_timeout, Duration::from_secs(3));
         assert_eq!(cfg.webhook.retry_after, Duration::from_secs(120));
         assert_eq!(cfg.webhook.max_body, 1 << 20);
+    }
+
+    #[test]
+    fn worker_threads_default_to_one_and_a_flag_overrides_the_file() {
+        assert_eq!(resolve("", &Overrides::default()).unwrap().worker_threads, DEFAULT_WORKER_THREADS);
+        let flag = Overrides { worker_threads: Some(4), ..Overrides::default() };
+        let cfg = resolve("worker_threads = 2", &flag).unwrap();
+        assert_eq!(cfg.worker_threads, 4);
+        assert!(cfg.describe().contains("worker_threads    4"), "{}", cfg.describe());
+        assert_eq!(resolve("worker_threads = 2", &Overrides::default()).unwrap().worker_threads, 2);
+        for text in ["worker_threads = 0", "worker_threads = 257"] {
+            let err = resolve(text, &Overrides::default()).unwrap_err().to_string();
+            assert!(err.contains("worker_threads:") && err.contains("outside 1..=256"), "{text}: {err}");
+        }
     }
 
     #[test]

@@ -11,8 +11,7 @@ use notify_server::registry_config::{RegistryConfigOptions, render};
 use notify_server::retention::{self, Retention};
 use notify_server::{logging, server, shutdown, store, transfer};
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match Config::load(&cli.overrides) {
         Ok(config) => config,
@@ -21,7 +20,22 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result = match cli.command.unwrap_or(Command::Serve) {
+    // Built here rather than by `#[tokio::main]`: its size is configuration.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.worker_threads)
+        .enable_all()
+        .build();
+    match runtime {
+        Ok(runtime) => runtime.block_on(run(cli.command.unwrap_or(Command::Serve), config)),
+        Err(e) => {
+            eprintln!("notify-server: cannot start the runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config) -> ExitCode {
+    let result = match command {
         Command::CheckConfig => {
             print!("{}", config.describe());
             println!("configuration is valid");
