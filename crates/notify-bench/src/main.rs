@@ -21,10 +21,10 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use notify_bench::{body, events};
+use notify_pg_cluster::{Cluster, Durability, cpu_seconds};
 use sender::{Connection, Request};
 
 mod sender;
-use notify_pg_cluster::{Cluster, Durability, cpu_seconds};
 
 const TOKEN: &str = "bench-token";
 
@@ -186,7 +186,8 @@ async fn deliver(client: &reqwest::Client, url: &str, payload: &[u8]) -> Duratio
 }
 
 /// Sends `requests` from `senders` concurrent senders, each on its own keep-alive connection
-/// to `port`; returns the wall time and every latency.
+/// to `port`; returns the wall time and every delivery's latency, from its first attempt to
+/// its acknowledgement (a registry's queue waits for all of it).
 async fn send_all(port: u16, requests: Vec<Request>, senders: usize) -> (Duration, Vec<Duration>) {
     let requests = Arc::new(requests);
     let next = Arc::new(AtomicUsize::new(0));
