@@ -44,8 +44,8 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// Threads that run requests when nothing says otherwise. The server's own work is parsing,
 /// translating and handing events to the store: one thread carries about 25,000 events a
 /// second of it on a 2-core machine, far more than registries send, and with the database
-/// on the same machine one thread left more of the cores to it than two (about 5 % more
-/// events a second with 32 senders, `docs/benchmarks.md`). Raise it for heavy query
+/// on the same machine one thread left more of the cores to it than two (11–13 % more events
+/// a second with 32 senders, until a read sees them all; `docs/benchmarks.md`). Raise it for heavy query
 /// traffic on a machine of many cores. Blocking work (SQLite) runs on threads of its own.
 pub const DEFAULT_WORKER_THREADS: usize = 1;
 /// The most threads `worker_threads` may ask for.
