@@ -667,6 +667,24 @@ async fn main() {
         config.projectors
     );
 
+    // What the figures depend on most beyond the machine: the buffer cache and checkpoints.
+    let settings: Vec<String> = store
+        .pool()
+        .get()
+        .await
+        .expect("a connection")
+        .query(
+            "SELECT name || ' ' || current_setting(name) FROM pg_settings WHERE name IN \
+             ('fsync', 'shared_buffers', 'max_wal_size', 'checkpoint_timeout', 'wal_compression') ORDER BY name",
+            &[],
+        )
+        .await
+        .expect("the server's settings")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    println!("settings: {}", settings.join(", "));
+
     let database = own.as_ref().and_then(|s| s.own.as_ref());
     let count: Option<i64> = match store
         .pool()
