@@ -35,6 +35,23 @@ impl Rng {
     }
 }
 
+/// A version 4 UUID from 128 random bits, as a registry names each event: random, so that
+/// the store's index of event ids takes them at random places, as it does in production.
+///
+/// ```
+/// assert_eq!(notify_bench::uuid_v4(0, u64::MAX), "00000000-0000-4000-bfff-ffffffffffff");
+/// ```
+pub fn uuid_v4(high: u64, low: u64) -> String {
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        high >> 32,
+        (high >> 16) & 0xffff,
+        high & 0xfff,
+        0x8000 | ((low >> 48) & 0x3fff),
+        low & 0xffff_ffff_ffff
+    )
+}
+
 /// The sha256 digest of `text`, as a registry writes it.
 pub fn digest_of(text: &str) -> String {
     let hash = Sha256::digest(text.as_bytes());
@@ -46,6 +63,8 @@ pub fn digest_of(text: &str) -> String {
 /// increasing timestamps.
 pub fn events(n: usize, repositories: usize, seed: u64) -> Vec<Value> {
     let mut rng = Rng::new(seed);
+    // Ids of their own stream, so that the traffic is the same whatever they look like.
+    let mut ids = Rng::new(seed ^ 0x1d5);
     let users = ["alice", "bob", "ci-bot"];
     (0..n)
         .map(|i| {
@@ -80,7 +99,7 @@ pub fn events(n: usize, repositories: usize, seed: u64) -> Vec<Value> {
             target["repository"] = json!(repo);
             target["url"] = json!(format!("http://registry.test/v2/{repo}/manifests/{tag}"));
             json!({
-                "id": format!("evt-{seed}-{i:06}"),
+                "id": uuid_v4(ids.next_u64(), ids.next_u64()),
                 "timestamp": timestamp,
                 "action": action,
                 "target": target,

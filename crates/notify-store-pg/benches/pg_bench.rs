@@ -162,6 +162,9 @@ struct Repo {
 
 struct Generator {
     rng: Rng,
+    /// The events' ids, random version 4 UUIDs as registries send; a stream of their own, so
+    /// that the traffic is the same whatever they look like.
+    ids: Rng,
     repos: Vec<Repo>,
     next_id: u64,
     clock: i64,
@@ -176,7 +179,13 @@ impl Generator {
                 tags: Vec::new(),
             })
             .collect();
-        Generator { rng: Rng(0x9e37_79b9_7f4a_7c15), repos, next_id: 0, clock: START_MICROS }
+        Generator {
+            rng: Rng(0x9e37_79b9_7f4a_7c15),
+            ids: Rng(0x2545_f491_4f6c_dd1d),
+            repos,
+            next_id: 0,
+            clock: START_MICROS,
+        }
     }
 
     /// A repository, skewed towards the first ones (a few hot repositories, a long tail).
@@ -185,12 +194,22 @@ impl Generator {
         ((u * u * u) * self.repos.len() as f64) as usize
     }
 
-    fn event(&mut self, r: usize, action: Action, target: Target, method: &str) -> Event {
+    fn event(&mut self, action: Action, target: Target, method: &str) -> Event {
         self.next_id += 1;
         self.clock += 1 + self.rng.below(20_000) as i64;
         let user = self.rng.below(60);
         let mut event = Event {
-            id: format!("{:08x}-{:04x}-4000-8000-{:012x}", self.next_id, r % 0xffff, self.rng.next() >> 16),
+            id: {
+                let (high, low) = (self.ids.next(), self.ids.next());
+                format!(
+                    "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+                    high >> 32,
+                    (high >> 16) & 0xffff,
+                    high & 0xfff,
+                    0x8000 | ((low >> 48) & 0x3fff),
+                    low & 0xffff_ffff_ffff
+                )
+            },
             timestamp: Timestamp::from_unix_micros(self.clock),
             action,
             target,
@@ -242,7 +261,7 @@ impl Generator {
         let mut out = Vec::new();
         for (d, size) in [(&config, 1_400), (&layer, 23_000_000)] {
             let t = self.target(r, BLOB, d, size, "blobs");
-            out.push(self.event(r, Action::Push, t, "PUT"));
+            out.push(self.event(Action::Push, t, "PUT"));
         }
         let mut t = self.target(r, OCI_MANIFEST, &manifest, 1_100, "manifests");
         let tag: Tag = if self.rng.below(3) == 0 { format!("v{n}") } else { "latest".to_owned() }
@@ -265,7 +284,7 @@ impl Generator {
             platform: None,
         })
         .collect();
-        out.push(self.event(r, Action::Push, t, "PUT"));
+        out.push(self.event(Action::Push, t, "PUT"));
         let repo = &mut self.repos[r];
         repo.images.push(Image { manifest, config, layers: vec![base, layer] });
         repo.tags.retain(|(t, _)| *t != tag);
@@ -305,7 +324,7 @@ impl Generator {
                     t.tag = Some(tag);
                 }
             }
-            return vec![self.event(r, Action::Pull, t, method)];
+            return vec![self.event(Action::Pull, t, method)];
         }
         if p < 0.94 {
             return self.push_image(r);
@@ -314,7 +333,7 @@ impl Generator {
             let from = self.pick_repo();
             let mut t = self.target(r, BLOB, &layer, 23_000_000, "blobs");
             t.from_repository = Some(self.repos[from].name.clone());
-            return vec![self.event(r, Action::Mount, t, "POST")];
+            return vec![self.event(Action::Mount, t, "POST")];
         }
         let mut t = self.target(r, "", &manifest, 0, "manifests");
         t.media_type = None;
@@ -343,7 +362,7 @@ impl Generator {
             t.url = None;
             self.repos[r].tags.clear();
         }
-        vec![self.event(r, Action::Delete, t, "DELETE")]
+        vec![self.event(Action::Delete, t, "DELETE")]
     }
 }
 
