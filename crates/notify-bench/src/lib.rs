@@ -2,6 +2,7 @@
 //! the envelope a registry wraps each one in. Shared by the ingest benchmark and the server's
 //! reliability tests.
 
+use notify_core::testkit::builder::uuid_v4;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
@@ -33,23 +34,6 @@ impl Rng {
             items.swap(i, self.below(i + 1));
         }
     }
-}
-
-/// A version 4 UUID from 128 random bits, as a registry names each event: random, so that
-/// the store's index of event ids takes them at random places, as it does in production.
-///
-/// ```
-/// assert_eq!(notify_bench::uuid_v4(0, u64::MAX), "00000000-0000-4000-bfff-ffffffffffff");
-/// ```
-pub fn uuid_v4(high: u64, low: u64) -> String {
-    format!(
-        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-        high >> 32,
-        (high >> 16) & 0xffff,
-        high & 0xfff,
-        0x8000 | ((low >> 48) & 0x3fff),
-        low & 0xffff_ffff_ffff
-    )
 }
 
 /// The sha256 digest of `text`, as a registry writes it.

@@ -39,6 +39,7 @@ use std::time::{Duration, Instant};
 use notify_core::query::{
     EventQuery, InventoryQuery, LiveTagFilter, NameMatch, RepositoryQuery, TagHistoryEntry, UnusedQuery,
 };
+use notify_core::testkit::builder::uuid_v4;
 use notify_core::{
     Action, Actor, Descriptor, Digest, Event, PageRequest, Plan, Policy, RepoRef, RepositoryName, Request,
     Source, Storage, Tag, Target, Timestamp, translate,
@@ -200,15 +201,8 @@ impl Generator {
         let user = self.rng.below(60);
         let mut event = Event {
             id: {
-                let (high, low) = (self.ids.next(), self.ids.next());
-                format!(
-                    "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-                    high >> 32,
-                    (high >> 16) & 0xffff,
-                    high & 0xfff,
-                    0x8000 | ((low >> 48) & 0x3fff),
-                    low & 0xffff_ffff_ffff
-                )
+                let high = self.ids.next();
+                uuid_v4(high, self.ids.next())
             },
             timestamp: Timestamp::from_unix_micros(self.clock),
             action,

@@ -43,6 +43,24 @@ pub fn test_digest(n: u32) -> Digest {
     format!("sha256:{n:064x}").parse().expect("a zero-padded hex number is a valid sha256 digest")
 }
 
+/// An event id as distribution makes one: a version 4 UUID from 128 random bits, so that a
+/// store's index of event ids takes each at a random place, as it does in production.
+///
+/// ```
+/// use notify_core::testkit::builder::uuid_v4;
+/// assert_eq!(uuid_v4(0, u64::MAX), "00000000-0000-4000-bfff-ffffffffffff");
+/// ```
+pub fn uuid_v4(high: u64, low: u64) -> String {
+    format!(
+        "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+        high >> 32,
+        (high >> 16) & 0xffff,
+        high & 0xfff,
+        0x8000 | ((low >> 48) & 0x3fff),
+        low & 0xffff_ffff_ffff
+    )
+}
+
 /// What kind of content path the registry's `url` names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum UrlKind {
