@@ -177,6 +177,22 @@ async fn open_postgres(url: &str) -> Result<Arc<dyn Storage>, StoreError> {
     let config = PgConfig::from_url(url).map_err(|e| open_error(url, &e))?;
     let store = PgStore::connect(&config).await.map_err(|e| open_error(url, &e))?;
     tracing::info!(store = %redact_url(url), schema = store.schema(), "connected to PostgreSQL");
+    // PostgreSQL's defaults cost the store more and more as its tables grow; say so at the
+    // start rather than let an operator find out from a slowing server. Advice only: a
+    // server that cannot read them (a restricted role) starts all the same.
+    match store.server_settings().await {
+        Ok(settings) => {
+            for advice in settings.advice() {
+                tracing::warn!(
+                    setting = advice.setting,
+                    current = %advice.current,
+                    advised = advice.advised,
+                    "PostgreSQL setting below what sustained traffic needs (see the user guide, *Stores*)"
+                );
+            }
+        }
+        Err(e) => tracing::debug!(error = %e, "cannot read PostgreSQL's settings"),
+    }
     Ok(Arc::new(store))
 }
 

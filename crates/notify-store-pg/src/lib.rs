@@ -101,6 +101,7 @@ pub mod migrate;
 mod project;
 mod prune;
 mod read;
+mod settings;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
@@ -115,6 +116,7 @@ use notify_core::{
 
 pub use config::{DEFAULT_SCHEMA, PgConfig, Projection};
 pub use error::PgError;
+pub use settings::{Advice, ServerSettings};
 
 /// SQL text with the schema spliced in, built once per store.
 #[derive(Debug)]
@@ -288,6 +290,13 @@ impl PgStore {
     pub async fn schema_version(&self) -> Result<Option<i32>, PgError> {
         let client = self.pool.get().await.map_err(PgError::Connect)?;
         migrate::current_version(&**client, &self.schema).await
+    }
+
+    /// The server settings that decide how the store holds up as its tables grow; see
+    /// [`ServerSettings::advice`] for what to change.
+    pub async fn server_settings(&self) -> Result<ServerSettings, PgError> {
+        let client = self.pool.get().await.map_err(PgError::Connect)?;
+        settings::read(&client).await.map_err(PgError::db("reading the server's settings"))
     }
 
     /// The schema this store works in.
