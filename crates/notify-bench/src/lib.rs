@@ -43,8 +43,8 @@ pub fn digest_of(text: &str) -> String {
 }
 
 /// `n` events over `repositories` repositories: manifest pushes by tag, blob pushes, manifest
-/// pulls by tag (GET and HEAD), blob pulls, mounts and tag deletes, with distinct ids and
-/// increasing timestamps.
+/// pulls by tag (GET and HEAD), blob pulls, mounts and tag deletes, with random version 4
+/// UUIDs as ids (distinct, as a registry's) and increasing timestamps.
 pub fn events(n: usize, repositories: usize, seed: u64) -> Vec<Value> {
     let mut rng = Rng::new(seed);
     // Ids of their own stream, so that the traffic is the same whatever they look like.
