@@ -29,6 +29,11 @@
 //! `--schema NAME` (with `NOTIFY_PG_URL`) loads into a schema that outlives the run; when that
 //! schema already holds events, the load is skipped and only the reads are measured again,
 //! so a change to the read side is measured on 10 M events without loading them again.
+//! `--more N` loads N more events into such a schema first (with `--writers` writers),
+//! continuing its traffic: a change to the write side measured at 10 M events, as often as
+//! needed, without loading them again.
+//! The database's CPU is measured when the server runs on this machine and its data
+//! directory is readable.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -67,6 +72,7 @@ struct Args {
     projectors: Option<usize>,
     fast: bool,
     schema: Option<String>,
+    more: usize,
     prune: bool,
     walks: Vec<u32>,
 }
@@ -84,6 +90,7 @@ fn args() -> Args {
         projectors: None,
         fast: false,
         schema: None,
+        more: 0,
         prune: false,
         walks: Vec::new(),
     };
@@ -106,6 +113,7 @@ fn args() -> Args {
             "--projectors" => a.projectors = Some(num("--projectors")),
             "--fast" => a.fast = true,
             "--prune" => a.prune = true,
+            "--more" => a.more = num("--more"),
             "--schema" => a.schema = Some(it.next().expect("--schema takes a name")),
             "--walk" => a.walks.extend(
                 it.next()
@@ -408,6 +416,30 @@ impl Deliveries {
         }
     }
 
+    /// Generates the events up to the time `last` (Unix microseconds) without delivering
+    /// them: the traffic a schema already holds, passed over so that what follows continues
+    /// it.
+    fn pass(&mut self, last: i64) {
+        loop {
+            while self.ahead.is_empty() {
+                self.ahead.extend(self.g.step());
+            }
+            match self.ahead.pop_front() {
+                Some(e) if e.timestamp.unix_micros() <= last => {
+                    if self.recent.len() == 10 {
+                        self.recent.pop_front();
+                    }
+                    self.recent.push_back(e);
+                }
+                Some(e) => {
+                    self.ahead.push_front(e);
+                    return;
+                }
+                None => return,
+            }
+        }
+    }
+
     /// The mix of the events delivered so far.
     fn mix(&self) -> String {
         let total: usize = self.mix.values().sum();
@@ -498,14 +530,25 @@ async fn caught_up(store: &PgStore) -> Duration {
     started.elapsed()
 }
 
-async fn load(store: &PgStore, a: &Args, schema: &str, database: Option<&support::Cluster>) -> Vec<Digest> {
-    let mut deliveries = Deliveries::new(a.events, a.repos);
+/// `held`: the time of the newest event a schema already holds, whose traffic is then
+/// generated again but not delivered; `--more` events continue it.
+async fn load(
+    store: &PgStore,
+    a: &Args,
+    schema: &str,
+    database: Option<u32>,
+    held: Option<i64>,
+) -> Vec<Digest> {
+    let mut deliveries = Deliveries::new(if held.is_some() { a.more } else { a.events }, a.repos);
+    if let Some(last) = held {
+        deliveries.pass(last);
+    }
     // Floor: one bare single-row insert per commit.
     {
         let client = store.pool().get().await.expect("a connection");
         client
             .batch_execute(&format!(
-                "CREATE TABLE \"{schema}\".floor (id bigserial PRIMARY KEY, v text NOT NULL)"
+                "CREATE TABLE IF NOT EXISTS \"{schema}\".floor (id bigserial PRIMARY KEY, v text NOT NULL)"
             ))
             .await
             .expect("floor table");
@@ -526,9 +569,13 @@ async fn load(store: &PgStore, a: &Args, schema: &str, database: Option<&support
         );
     }
 
-    // CPU seconds of this process and of the database server (when it is our own).
-    let cpu =
-        || (notify_pg_cluster::cpu_seconds(std::process::id(), false), database.map(|c| c.cpu_seconds()));
+    // CPU seconds of this process and of the database server (when it runs on this machine).
+    let cpu = || {
+        (
+            notify_pg_cluster::cpu_seconds(std::process::id(), false),
+            database.map(|pid| notify_pg_cluster::cpu_seconds(pid, true)),
+        )
+    };
     // CPU seconds spent since `before`: this process's, and the database server's.
     let spent = |before: (f64, Option<f64>)| {
         let after = cpu();
@@ -551,23 +598,24 @@ async fn load(store: &PgStore, a: &Args, schema: &str, database: Option<&support
         plans
     };
 
-    // Serial: the first tenth (at most 20,000) with one writer.
-    let serial = (a.events / 10).min(20_000);
-    let plans = chunk(&mut deliveries, serial);
-    let (start, before) = (Instant::now(), cpu());
-    for plan in &plans {
-        store.apply(plan).await.expect("apply");
+    // Serial: the first tenth (at most 20,000) with one writer; none when continuing.
+    if held.is_none() {
+        let serial = (a.events / 10).min(20_000);
+        let plans = chunk(&mut deliveries, serial);
+        let (start, before) = (Instant::now(), cpu());
+        for plan in &plans {
+            store.apply(plan).await.expect("apply");
+        }
+        let acknowledged = start.elapsed();
+        let lag = caught_up(store).await;
+        println!(
+            "apply, 1 writer: {}; then a read after {:.1} ms: {} until it sees every event; {}",
+            rate(serial, acknowledged),
+            lag.as_secs_f64() * 1e3,
+            rate(serial, start.elapsed()),
+            per_event(spent(before), serial)
+        );
     }
-    let acknowledged = start.elapsed();
-    let lag = caught_up(store).await;
-    println!(
-        "apply, 1 writer: {}; then a read after {:.1} ms: {} until it sees every event; {}",
-        rate(serial, acknowledged),
-        lag.as_secs_f64() * 1e3,
-        rate(serial, start.elapsed()),
-        per_event(spent(before), serial)
-    );
-    drop(plans);
 
     // Concurrent: the rest, in chunks of `CHUNK`, each writer taking the next delivery when
     // it is done with one. The clock runs from a chunk's first delivery until a read sees
@@ -698,28 +746,52 @@ async fn main() {
         .collect();
     println!("settings: {}", settings.join(", "));
 
-    let database = own.as_ref().and_then(|s| s.own.as_ref());
-    let count: Option<i64> = match store
+    // The server's process, for its CPU: our own cluster's, or one on this machine whose data
+    // directory this process can read.
+    let database = match own.as_ref().and_then(|s| s.own.as_ref()) {
+        Some(cluster) => cluster.server_pid(),
+        None => {
+            let client = store.pool().get().await.expect("a connection");
+            let dir: Option<String> = client
+                .query_one("SELECT current_setting('data_directory')", &[])
+                .await
+                .ok()
+                .map(|r| r.get(0));
+            dir.and_then(|d| std::fs::read_to_string(format!("{d}/postmaster.pid")).ok())
+                .and_then(|pid| pid.lines().next()?.trim().parse().ok())
+        }
+    };
+    // The newest event's time, from the index by time: counting 10 M rows would fill the
+    // caches with the log and spoil what is measured next.
+    let newest: Option<i64> = match store
         .pool()
         .get()
         .await
         .expect("a connection")
-        .query_one(&format!("SELECT count(*) FROM \"{schema}\".events"), &[])
+        .query_one(
+            &format!("SELECT (extract(epoch FROM max(at)) * 1000000)::bigint FROM \"{schema}\".events"),
+            &[],
+        )
         .await
     {
-        Ok(row) => Some(row.get(0)),
+        Ok(row) => row.get(0),
         Err(_) => None,
     };
-    let digests = match count {
-        Some(n) if n > 0 => {
-            println!("schema {schema} holds {n} events already: reads only");
+    let digests = match newest {
+        Some(last) => {
+            if a.more > 0 {
+                println!("schema {schema} holds events already: {} more, then the reads", a.more);
+                load(&store, &a, &schema, database, Some(last)).await;
+            } else {
+                println!("schema {schema} holds events already: reads only");
+            }
             // The same deterministic traffic, generated (not applied) until its read arguments
             // are known again.
             let mut deliveries = Deliveries::new(a.events, a.repos);
             while deliveries.digests.len() < 2_000 && deliveries.next().is_some() {}
             deliveries.digests
         }
-        _ => load(&store, &a, &schema, database).await,
+        None => load(&store, &a, &schema, database, None).await,
     };
 
     let client = store.pool().get().await.expect("a connection");
