@@ -160,7 +160,7 @@ impl Sql {
             enqueue_one: q(
                 "SELECT {s}.enqueue_one($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
             ),
-            project: q("SELECT taken, last FROM {s}.project_from($1, $2, $3)"),
+            project: q("SELECT taken, last FROM {s}.project_lane($1, $2, $3, $4, $5)"),
             project_one: q("SELECT {s}.project_one($1)"),
             pending_last: q("SELECT max(seq) FROM {s}.pending"),
             pending_count: q("SELECT count(*) FROM {s}.pending"),

@@ -68,6 +68,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "projection_owns_references",
         sql: include_str!("../migrations/0015_projection_owns_references.sql"),
     },
+    Migration {
+        version: 16,
+        name: "projection_lanes",
+        sql: include_str!("../migrations/0016_projection_lanes.sql"),
+    },
 ];
 
 /// The version a fully migrated schema is at.

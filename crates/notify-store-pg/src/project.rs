@@ -124,6 +124,26 @@ impl Drop for InFlight {
     }
 }
 
+/// Which queued plans a projection takes first (migration 16): those of the repositories whose
+/// lane is `own` modulo `count`, so that projectors working beside each other seldom update
+/// the same rows and wait for each other; any plan once those are gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Lane {
+    own: i32,
+    count: i32,
+}
+
+impl Lane {
+    /// No preference: the oldest plans first (a read settling the queue).
+    const ANY: Lane = Lane { own: 0, count: 1 };
+
+    /// The `k`-th of `n` projectors' lane.
+    fn of(k: usize, n: usize) -> Lane {
+        let count = i32::try_from(n.max(1)).unwrap_or(i32::MAX);
+        Lane { own: i32::try_from(k).unwrap_or(0) % count, count }
+    }
+}
+
 /// A statement prepared once per connection.
 async fn prepared(client: &Client, text: &str) -> Result<tokio_postgres::Statement, StorageError> {
     client.prepare_cached(text).await.map_err(|e| classify("preparing a projection statement", e))
@@ -180,7 +200,7 @@ pub(crate) async fn projector(
                     catching_up = true;
                 }
                 drain.working.store(true, Ordering::Relaxed);
-                match step(&client, &sql, &mut mark, i64::MAX).await? {
+                match step(&client, &sql, &mut mark, i64::MAX, Lane::of(0, projectors)).await? {
                     0 => {
                         load.projected(usize::MAX);
                         return Ok::<_, StorageError>(());
@@ -189,7 +209,7 @@ pub(crate) async fn projector(
                 }
             }
         };
-        let helpers = (1..projectors).map(|_| help(&pool, &sql, &load, &drain));
+        let helpers = (1..projectors).map(|k| help(&pool, &sql, &load, &drain, Lane::of(k, projectors)));
         let (drained, _) = tokio::join!(lead, futures_util::future::join_all(helpers));
         // The queue keeps everything; the next wake or tick tries again.
         if drained.is_err() {
@@ -226,7 +246,7 @@ impl Drop for Ended<'_> {
 /// queue is at least [`HELP_AT`] behind. Its connection is taken only once there is work,
 /// and only from a pool with [`room_to_help`]; it is given back after a batch when another
 /// task waits for one. A failure ends only the helper: the projector drains the rest.
-async fn help(pool: &Pool, sql: &Sql, load: &Load, drain: &Drain) -> Result<(), StorageError> {
+async fn help(pool: &Pool, sql: &Sql, load: &Load, drain: &Drain, lane: Lane) -> Result<(), StorageError> {
     let mut client = None;
     let mut mark = 0;
     while drain.draining.load(Ordering::Relaxed) {
@@ -242,7 +262,7 @@ async fn help(pool: &Pool, sql: &Sql, load: &Load, drain: &Drain) -> Result<(), 
                 continue;
             }
         };
-        match step(taken, sql, &mut mark, i64::MAX).await? {
+        match step(taken, sql, &mut mark, i64::MAX, lane).await? {
             // What is queued is taken by the others.
             0 => tokio::time::sleep(GATHER_LOOK).await,
             n => load.projected(usize::try_from(n).unwrap_or(usize::MAX)),
@@ -272,7 +292,7 @@ pub(crate) async fn settle(client: &Client, sql: &Sql) -> Result<(), StorageErro
     let Some(upto) = upto else { return Ok(()) };
     let mut mark = 0;
     loop {
-        while step(client, sql, &mut mark, upto).await? > 0 {}
+        while step(client, sql, &mut mark, upto, Lane::ANY).await? > 0 {}
         // Waits for the rows other transactions hold; counts those still queued after them.
         let left: i64 = client
             .query_one(&prepared(client, &sql.pending_wait).await?, &[&upto])
@@ -285,18 +305,25 @@ pub(crate) async fn settle(client: &Client, sql: &Sql) -> Result<(), StorageErro
     }
 }
 
-/// Projects one batch of the plans queued up to `upto`, from `mark` on (migration 14), and
+/// Projects one batch of the plans queued up to `upto`, from `mark` on (migration 14), those
+/// of `lane` first (migration 16), and
 /// moves `mark` past what it took; returns how many left the queue (projected or
 /// quarantined), 0 only when a pass from the start found none free to take. Starting above
 /// what was taken spares each batch the entries of the rows projected before it, which a
 /// long snapshot elsewhere keeps from being marked dead; a writer may still commit a row
 /// below the mark after it moved, so the mark goes back to the start before anything is
 /// reported drained.
-async fn step(client: &Client, sql: &Sql, mark: &mut i64, upto: i64) -> Result<i64, StorageError> {
+async fn step(
+    client: &Client,
+    sql: &Sql,
+    mark: &mut i64,
+    upto: i64,
+    lane: Lane,
+) -> Result<i64, StorageError> {
     let project = prepared(client, &sql.project).await?;
     let mut attempt = 0;
     loop {
-        match client.query_one(&project, &[&BATCH, &*mark, &upto]).await {
+        match client.query_one(&project, &[&BATCH, &*mark, &upto, &lane.count, &lane.own]).await {
             Ok(row) => {
                 let (taken, last): (i32, Option<i64>) = (row.get(0), row.get(1));
                 if let Some(n) = after(mark, taken, last) {

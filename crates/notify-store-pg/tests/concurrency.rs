@@ -1,6 +1,7 @@
 //! Eight writers delivering the same 2,000 events at once, each event by several writers at
 //! the same moment: the store ends with exactly one copy of each; the same under sixteen
-//! senders with three projectors draining the queue together. And interleavings forced
+//! senders with three projectors draining the queue together, and one projector emptying
+//! every projector's lane. And interleavings forced
 //! with a lock: one that a trigger-kept copy could get wrong, and deliveries that wait for
 //! an uncommitted delivery of the same event.
 
@@ -180,7 +181,7 @@ async fn helpers_project_a_deep_queue_beside_the_projector_and_nothing_is_double
     let sampling = {
         let (pool, done) = (pg.pool().clone(), done.clone());
         let projecting = format!(
-            "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND state = 'active' AND query LIKE '%\"{}\".project_from($1%'",
+            "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND state = 'active' AND query LIKE '%\"{}\".project_lane($1%'",
             pg.schema()
         );
         tokio::spawn(async move {
@@ -491,6 +492,51 @@ async fn while_logged<T: Send + 'static>(
         hold.rollback().await.expect("a statement");
     }
     delivery.await.expect("the delivery")
+}
+
+/// Each projector takes its own lane's events first (migration 16), and the projector alone
+/// (one sender is no burst, so no helper joins it) still takes every lane's: the queue
+/// empties with no read to settle it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_projector_alone_empties_every_lane() {
+    let _shared = MACHINE.read().await;
+    let config = support::cluster().config(&support::fresh_schema()).with_projectors(2);
+    let pg = notify_store_pg::PgStore::connect(&config).await.expect("a store");
+    let repositories: Vec<String> = (0..16).map(|i| format!("team/lane-{i}")).collect();
+    for (i, repository) in repositories.iter().enumerate() {
+        let plan = EventBuilder::push(&format!("lane-{i}"), time(1), repository)
+            .manifest(&test_digest(0x200 + i as u32), 10)
+            .tag("1")
+            .plan(&Policy::default());
+        assert_eq!(pg.apply(&plan).await.expect("an apply"), ApplyOutcome::Applied);
+    }
+    let client = pg.pool().get().await.expect("a connection");
+    let s = pg.schema();
+    let lanes: i64 = client
+        .query_one(
+            &format!("SELECT count(DISTINCT \"{s}\".lane_of($1, name) % 2) FROM unnest($2::text[]) AS name"),
+            &[&plan_repo().registry, &repositories],
+        )
+        .await
+        .expect("the lanes")
+        .get(0);
+    assert_eq!(lanes, 2, "the repositories fall in both lanes of two projectors");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while pg.backlog().await.expect("the backlog") > 0 {
+        assert!(std::time::Instant::now() < deadline, "a lane was left queued");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let projected: i64 = client
+        .query_one(
+            &format!(
+                "SELECT count(*) FROM \"{s}\".tags WHERE repo_id IN (SELECT id FROM \"{s}\".repositories)"
+            ),
+            &[],
+        )
+        .await
+        .expect("the tags")
+        .get(0);
+    assert_eq!(projected, repositories.len() as i64);
 }
 
 /// How many commands are queued for `id`.
