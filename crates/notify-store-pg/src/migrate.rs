@@ -73,6 +73,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "projection_lanes",
         sql: include_str!("../migrations/0016_projection_lanes.sql"),
     },
+    Migration {
+        version: 17,
+        name: "newest_by_window",
+        sql: include_str!("../migrations/0017_newest_by_window.sql"),
+    },
 ];
 
 /// The version a fully migrated schema is at.
