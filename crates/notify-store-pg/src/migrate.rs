@@ -78,6 +78,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "newest_by_window",
         sql: include_str!("../migrations/0017_newest_by_window.sql"),
     },
+    Migration {
+        version: 18,
+        name: "events_digest_hash",
+        sql: include_str!("../migrations/0018_events_digest_hash.sql"),
+    },
 ];
 
 /// The version a fully migrated schema is at.

@@ -573,7 +573,12 @@ impl PgStore {
         eq(&mut f, "registry", q.registry.clone());
         eq(&mut f, "repository", q.repository.as_ref().map(|r| r.to_string()));
         eq(&mut f, "tag", q.tag.as_ref().map(|t| t.to_string()));
-        eq(&mut f, "digest", q.digest.as_ref().map(|d| d.to_string()));
+        if let Some(d) = &q.digest {
+            // The index by digest is keyed on its hash (migration 18); the digest itself
+            // drops what shares the hash.
+            let p = f.param(d.to_string());
+            f.cond(format!("hashtextextended(digest, 0) = hashtextextended({p}, 0) AND digest = {p}"));
+        }
         eq(&mut f, "action", q.action.as_ref().map(|a| a.as_str().to_owned()));
         eq(&mut f, "actor", q.actor.clone());
         eq(&mut f, "client_ip", q.client_ip.clone());
