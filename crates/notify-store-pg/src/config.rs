@@ -60,6 +60,8 @@ pub struct PgConfig {
     /// fast as two (1.3 to 1.6 times as fast with 32 writers on 2 cores, in
     /// `docs/benchmarks.md`). Each further one takes a connection of the pool only while
     /// another stays free and nobody waits for one: the writers and reads come first.
+    /// Each takes first the events of its own share of the repositories (its lane), so
+    /// that two seldom update the same rows at once.
     pub projectors: usize,
 }
 

@@ -63,7 +63,9 @@
 //!   burst (two or more deliveries in flight) for at most [`PgConfig::max_delay`] while
 //!   fewer than [`PgConfig::max_lag`] events wait; at `max_lag`, deliveries wait for room.
 //!   While it works and two batches or more wait, [`PgConfig::projectors`] − 1 helpers
-//!   project batches beside it, each in its own transaction. Every read first projects
+//!   project batches beside it, each in its own transaction and each taking first the
+//!   events of its own lane, a share of the repositories, so that they seldom wait for
+//!   each other's rows (migration 16). Every read first projects
 //!   what was queued before it (taking rows with `SKIP LOCKED`, then waiting for those
 //!   another transaction holds), so the queue never shows through the trait. Each of them
 //!   takes its batches from a mark past what it took last (migration 14). An event
