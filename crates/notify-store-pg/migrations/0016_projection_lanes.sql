@@ -99,25 +99,21 @@ SET enable_bitmapscan = off
 AS $fn$
 DECLARE
     batch jsonb[];
+    any_lane boolean;
 BEGIN
     -- The caller's implicit transaction: the queue still holds what a lost commit took.
     PERFORM set_config('synchronous_commit', 'off', true);
-    IF lanes > 1 THEN
+    -- Its own lane, then any lane if that took nothing; any lane at once with one lane.
+    FOREACH any_lane IN ARRAY CASE WHEN lanes > 1 THEN ARRAY[false, true] ELSE ARRAY[true] END LOOP
         WITH t AS (
             DELETE FROM pending
-            WHERE seq IN (SELECT p.seq FROM pending p WHERE p.seq >= low AND p.seq <= upto AND p.lane % lanes = own
+            WHERE seq IN (SELECT p.seq FROM pending p
+                          WHERE p.seq >= low AND p.seq <= upto AND (any_lane OR p.lane % lanes = own)
                           ORDER BY p.seq LIMIT n FOR UPDATE SKIP LOCKED)
             RETURNING seq, commands)
         SELECT count(*), max(t.seq), array_agg(t.commands::jsonb ORDER BY t.seq) INTO taken, last, batch FROM t;
-    END IF;
-    IF coalesce(taken, 0) = 0 THEN
-        WITH t AS (
-            DELETE FROM pending
-            WHERE seq IN (SELECT p.seq FROM pending p WHERE p.seq >= low AND p.seq <= upto
-                          ORDER BY p.seq LIMIT n FOR UPDATE SKIP LOCKED)
-            RETURNING seq, commands)
-        SELECT count(*), max(t.seq), array_agg(t.commands::jsonb ORDER BY t.seq) INTO taken, last, batch FROM t;
-    END IF;
+        EXIT WHEN taken > 0;
+    END LOOP;
     IF taken > 0 THEN
         PERFORM project_commands(plan_commands(batch));
     END IF;
