@@ -263,7 +263,7 @@ pub async fn the_repositories_and_referrers_of_a_digest_page_past_the_first_page
         repositories.push(format!("{DEFAULT_HOST}/{name}"));
     }
     // A page of manifests referencing it: the first as config and as layer, the rest as a
-    // layer, which makes one referrer more than a page.
+    // layer, which makes one referrer more than a page; an index adds two more.
     let mut referrers = Vec::new();
     for i in 0..DIGEST_PAGE_SIZE {
         let manifest = test_digest(0x1000 + i);
@@ -277,7 +277,21 @@ pub async fn the_repositories_and_referrers_of_a_digest_page_past_the_first_page
         referrers.push((manifest, ReferenceKind::Layer));
         events.push(push);
     }
+    // An index naming it as a manifest and as a blob: the kinds come in their declared order
+    // (layer before child), not in their spelling's.
+    let odd = test_digest(0x1000 + DIGEST_PAGE_SIZE);
+    events.push(
+        EventBuilder::push("index-odd", time(500), "r000")
+            .index(&odd, 300)
+            .child(&shared, 10)
+            .reference(OCI_LAYER, &shared, 10),
+    );
+    referrers.push((odd.clone(), ReferenceKind::Layer));
+    referrers.push((odd.clone(), ReferenceKind::Child));
     apply_all(store, &events, &Policy::default()).await;
+    let kinds: Vec<ReferenceKind> =
+        digest_info(store, odd.as_str()).await.references.iter().map(|r| r.kind).collect();
+    assert_eq!(kinds, [ReferenceKind::Layer, ReferenceKind::Child], "the index's references, in kind order");
 
     let info = digest_info(store, shared.as_str()).await;
     let names: Vec<String> =
