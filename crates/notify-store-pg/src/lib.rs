@@ -204,15 +204,19 @@ impl Sql {
                         ARRAY(SELECT t.tag FROM {s}.live_tags t \
                               WHERE t.repo_id = l.repo_id AND t.digest = l.digest ORDER BY t.tag) \
                  FROM {s}.links l JOIN {s}.repositories r ON r.id = l.repo_id \
-                 WHERE l.digest = $1 AND (l.registry, l.name) > ($2::text COLLATE \"C\", $3::text COLLATE \"C\") \
+                 WHERE hashtextextended(l.digest, 0) = hashtextextended($1, 0) AND l.digest = $1 \
+                   AND (l.registry, l.name) > ($2::text COLLATE \"C\", $3::text COLLATE \"C\") \
                  ORDER BY l.registry, l.name LIMIT $4"),
             // Enum order is declaration order, the order of `ReferenceKind`. `c.kind`, not
             // `kind`: a bare name in ORDER BY is the output column, the kind's text, which
             // sorts in another order.
-            digest_refs: q("SELECT c.child, c.kind::text, c.media_type, c.size FROM {s}.content_references c \
-                 WHERE c.parent = $1 ORDER BY c.child, c.kind"),
+            digest_refs: q(
+                "SELECT c.child, c.kind::text, c.media_type, c.size FROM {s}.content_references c \
+                 WHERE c.parent = $1 ORDER BY c.child, c.kind",
+            ),
             digest_referrers: q("SELECT c.parent, c.kind::text FROM {s}.content_references c \
-                 WHERE c.child = $1 AND (c.parent, c.kind) > ($2::text COLLATE \"C\", $3::text::{s}.reference_kind) \
+                 WHERE hashtextextended(c.child, 0) = hashtextextended($1, 0) AND c.child = $1 \
+                   AND (c.parent, c.kind) > ($2::text COLLATE \"C\", $3::text::{s}.reference_kind) \
                  ORDER BY c.parent, c.kind LIMIT $4"),
             schema: s,
         }

@@ -83,6 +83,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "events_digest_hash",
         sql: include_str!("../migrations/0018_events_digest_hash.sql"),
     },
+    Migration {
+        version: 19,
+        name: "digest_pages_hashed",
+        sql: include_str!("../migrations/0019_digest_pages_hashed.sql"),
+    },
 ];
 
 /// The version a fully migrated schema is at.

@@ -525,7 +525,7 @@ impl PgStore {
     }
 
     /// A page of the repositories holding a digest: one range of the index of links by
-    /// `(digest, registry, name)` (migration 5).
+    /// `(hash of the digest, registry, name)` (migrations 5 and 19).
     async fn locations(
         &self,
         client: &deadpool_postgres::Object,

@@ -4,6 +4,9 @@
 
 mod support;
 
+use notify_core::{Digest, PageRequest, Storage};
+use notify_store_pg::Projection;
+
 /// A page of a digest's events newest first (`read.rs`'s filter by digest, migration 18) is
 /// a range of the index by digest read in order and stopped at the page's end: no sort of
 /// the digest's rows, which for a busy base layer are tens of thousands.
@@ -31,8 +34,86 @@ async fn a_page_of_a_busy_digests_events_is_read_in_index_order_under_a_generic_
         .await
         .expect("the log");
     let busy = format!("sha256:{}7", "a".repeat(63));
+    let plan = explain(&client, &format!("EXECUTE page('{busy}', '2027-01-01', 'z', 51)")).await;
+    assert!(plan.contains("events_digest_hash"), "not the index by digest:\n{plan}");
+    assert!(!plan.contains("Sort"), "the digest's rows are sorted:\n{plan}");
+}
+
+/// A page of the repositories and one of the referrers of a busy digest (migration 19) are
+/// ranges of the indexes keyed on the digest's hash, read in order: checked on the very
+/// statements the store prepares, taken from `pg_prepared_statements` of its one connection.
+#[tokio::test]
+async fn the_pages_of_a_busy_digests_repositories_and_referrers_are_read_in_index_order_under_a_generic_plan()
+{
+    let pg = support::fresh_store_with(1, Projection::Inline).await;
+    let s = pg.schema().to_owned();
+    // 20 digests, each held by the same 2,000 repositories and referenced by 2,000 manifests.
+    let client = pg.pool().get().await.expect("a connection");
+    client
+        .batch_execute(&format!(
+            "INSERT INTO \"{s}\".repositories (registry, name)
+             SELECT 'r', 'team/' || lpad(i::text, 4, '0') FROM generate_series(1, 2000) AS i;
+             INSERT INTO \"{s}\".links (repo_id, registry, name, digest)
+             SELECT r.id, r.registry, r.name, 'sha256:' || lpad(to_hex(d), 64, 'a')
+             FROM \"{s}\".repositories r, generate_series(0, 19) AS d;
+             INSERT INTO \"{s}\".content_references (parent, child, kind, size)
+             SELECT 'sha256:' || lpad(to_hex(p), 64, '0'), 'sha256:' || lpad(to_hex(d), 64, 'a'), 'layer', 1
+             FROM generate_series(1, 2000) AS p, generate_series(0, 19) AS d;
+             ANALYZE \"{s}\".links;
+             ANALYZE \"{s}\".content_references;"
+        ))
+        .await
+        .expect("the links and references");
+    drop(client);
+    let busy: Digest = format!("sha256:{}7", "a".repeat(63)).parse().expect("a digest");
+    let first = PageRequest::first(100);
+    let repositories = pg.digest_repositories(&busy, &first).await.expect("the repositories");
+    let referrers = pg.digest_referrers(&busy, &first).await.expect("the referrers");
+    assert_eq!((repositories.items.len(), referrers.items.len()), (100, 100));
+
+    let client = pg.pool().get().await.expect("the store's connection");
+    let prepared: Vec<String> = client
+        .query("SELECT statement FROM pg_prepared_statements", &[])
+        .await
+        .expect("the prepared statements")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let named = |table: &str| {
+        prepared
+            .iter()
+            .find(|q| q.contains(&format!("FROM \"{s}\".{table}")))
+            .unwrap_or_else(|| panic!("no statement reads {table}: {prepared:#?}"))
+            .clone()
+    };
+    client
+        .batch_execute(&format!(
+            "SET plan_cache_mode = force_generic_plan;
+             PREPARE repositories AS {};
+             PREPARE referrers AS {};",
+            named("links l"),
+            named("content_references c WHERE")
+        ))
+        .await
+        .expect("the store's statements, prepared again");
+    let after = repositories.items[99].repository.to_string();
+    for (query, index) in [
+        (format!("EXECUTE repositories('{busy}', 'r', '{after}', 101)"), "links_digest_hash"),
+        (
+            format!("EXECUTE referrers('{busy}', '{}', 'layer', 101)", referrers.items[99].digest),
+            "content_references_referrers_hash",
+        ),
+    ] {
+        let plan = explain(&client, &query).await;
+        assert!(plan.contains(index), "not {index}:\n{plan}");
+        assert!(!plan.contains("Sort"), "the digest's rows are sorted:\n{plan}");
+    }
+}
+
+/// The plan of `statement`, printed for the test's output.
+async fn explain(client: &tokio_postgres::Client, statement: &str) -> String {
     let plan: Vec<String> = client
-        .simple_query(&format!("EXPLAIN EXECUTE page('{busy}', '2027-01-01', 'z', 51)"))
+        .simple_query(&format!("EXPLAIN {statement}"))
         .await
         .expect("the plan")
         .iter()
@@ -42,7 +123,6 @@ async fn a_page_of_a_busy_digests_events_is_read_in_index_order_under_a_generic_
         })
         .collect();
     let plan = plan.join("\n");
-    eprintln!("{plan}");
-    assert!(plan.contains("events_digest_hash"), "not the index by digest:\n{plan}");
-    assert!(!plan.contains("Sort"), "the digest's rows are sorted:\n{plan}");
+    eprintln!("{statement}\n{plan}");
+    plan
 }
