@@ -138,6 +138,7 @@ struct Sql {
     project_one: String,
     pending_last: String,
     pending_count: String,
+    vacuum_queue: String,
     pending_wait: String,
     pending_oldest: String,
     pending_quarantine: String,
@@ -166,6 +167,7 @@ impl Sql {
             project_one: q("SELECT {s}.project_one($1)"),
             pending_last: q("SELECT max(seq) FROM {s}.pending"),
             pending_count: q("SELECT count(*) FROM {s}.pending"),
+            vacuum_queue: q("VACUUM (SKIP_LOCKED) {s}.pending"),
             // FOR UPDATE waits for the rows a projection holds; the rows it deleted are
             // then skipped, so what is counted is what is still queued.
             pending_wait: q(
