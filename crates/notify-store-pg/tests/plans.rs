@@ -4,16 +4,18 @@
 
 mod support;
 
+use notify_core::query::EventQuery;
 use notify_core::{Digest, PageRequest, Storage};
 use notify_store_pg::Projection;
 
 /// A page of a digest's events newest first (`read.rs`'s filter by digest, migration 18) is
 /// a range of the index by digest read in order and stopped at the page's end: no sort of
-/// the digest's rows, which for a busy base layer are tens of thousands.
+/// the digest's rows, which for a busy base layer are tens of thousands. Checked on the
+/// statement the store prepares for a page after the first.
 #[tokio::test]
 async fn a_page_of_a_busy_digests_events_is_read_in_index_order_under_a_generic_plan() {
-    let pg = support::fresh_store().await;
-    let s = pg.schema();
+    let pg = support::fresh_store_with(1, Projection::Inline).await;
+    let s = pg.schema().to_owned();
     let client = pg.pool().get().await.expect("a connection");
     // 40,000 pulls of 20 layers, 2,000 each: every digest is busy, so that the plan is
     // chosen where it matters, and cheaper plans for a few rows do not stand in for it.
@@ -22,18 +24,28 @@ async fn a_page_of_a_busy_digests_events_is_read_in_index_order_under_a_generic_
             "INSERT INTO \"{s}\".events (id, at, action, registry, repository, digest, kind, counted, raw)
              SELECT 'e' || i, timestamptz '2026-01-01' + i * interval '1 second', 'pull', 'r', 'team/a',
                     'sha256:' || lpad(to_hex(i % 20), 64, 'a'),
-                    'blob', false, ''
+                    'blob', false, '{{}}'
              FROM generate_series(1, 40000) AS i;
-             ANALYZE \"{s}\".events;
-             SET plan_cache_mode = force_generic_plan;
-             PREPARE page(text, timestamptz, text, bigint) AS
-                 SELECT id FROM \"{s}\".events
-                 WHERE hashtextextended(digest, 0) = hashtextextended($1, 0) AND digest = $1 AND (at, id) < ($2, $3)
-                 ORDER BY at DESC, id DESC LIMIT $4;"
+             ANALYZE \"{s}\".events;"
         ))
         .await
         .expect("the log");
-    let busy = format!("sha256:{}7", "a".repeat(63));
+    drop(client);
+    let busy: Digest = format!("sha256:{}7", "a".repeat(63)).parse().expect("a digest");
+    let query = |page| EventQuery { digest: Some(busy.clone()), page, ..EventQuery::default() };
+    let first = pg.events(&query(PageRequest::first(50))).await.expect("the first page");
+    let second = pg
+        .events(&query(PageRequest { after: first.next.clone(), limit: 50 }))
+        .await
+        .expect("the second page");
+    assert_eq!(second.items.len(), 50);
+
+    let client = pg.pool().get().await.expect("the store's connection");
+    let statement = prepared(&client, &[&format!("FROM \"{s}\".events"), "(at, id) <"]).await;
+    client
+        .batch_execute(&format!("SET plan_cache_mode = force_generic_plan; PREPARE page AS {statement};"))
+        .await
+        .expect("the store's statement, prepared again");
     let plan = explain(&client, &format!("EXECUTE page('{busy}', '2027-01-01', 'z', 51)")).await;
     assert!(plan.contains("events_digest_hash"), "not the index by digest:\n{plan}");
     assert!(!plan.contains("Sort"), "the digest's rows are sorted:\n{plan}");
@@ -72,27 +84,13 @@ async fn the_pages_of_a_busy_digests_repositories_and_referrers_are_read_in_inde
     assert_eq!((repositories.items.len(), referrers.items.len()), (100, 100));
 
     let client = pg.pool().get().await.expect("the store's connection");
-    let prepared: Vec<String> = client
-        .query("SELECT statement FROM pg_prepared_statements", &[])
-        .await
-        .expect("the prepared statements")
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
-    let named = |table: &str| {
-        prepared
-            .iter()
-            .find(|q| q.contains(&format!("FROM \"{s}\".{table}")))
-            .unwrap_or_else(|| panic!("no statement reads {table}: {prepared:#?}"))
-            .clone()
-    };
+    let links = prepared(&client, &[&format!("FROM \"{s}\".links l")]).await;
+    let references = prepared(&client, &[&format!("FROM \"{s}\".content_references c WHERE")]).await;
     client
         .batch_execute(&format!(
             "SET plan_cache_mode = force_generic_plan;
-             PREPARE repositories AS {};
-             PREPARE referrers AS {};",
-            named("links l"),
-            named("content_references c WHERE")
+             PREPARE repositories AS {links};
+             PREPARE referrers AS {references};"
         ))
         .await
         .expect("the store's statements, prepared again");
@@ -108,6 +106,21 @@ async fn the_pages_of_a_busy_digests_repositories_and_referrers_are_read_in_inde
         assert!(plan.contains(index), "not {index}:\n{plan}");
         assert!(!plan.contains("Sort"), "the digest's rows are sorted:\n{plan}");
     }
+}
+
+/// The text of the one statement prepared on `client` (by the store, whose connection it
+/// is) that holds every one of `parts`.
+async fn prepared(client: &tokio_postgres::Client, parts: &[&str]) -> String {
+    let statements: Vec<String> = client
+        .query("SELECT statement FROM pg_prepared_statements", &[])
+        .await
+        .expect("the prepared statements")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let found: Vec<&String> = statements.iter().filter(|q| parts.iter().all(|p| q.contains(p))).collect();
+    assert_eq!(found.len(), 1, "not one statement with {parts:?} among {statements:#?}");
+    found[0].clone()
 }
 
 /// The plan of `statement`, printed for the test's output.
