@@ -225,13 +225,7 @@ pub(crate) async fn projector(
                         load.projected(usize::MAX);
                         return Ok::<_, StorageError>(());
                     }
-                    n => {
-                        let n = usize::try_from(n).unwrap_or(usize::MAX);
-                        load.projected(n);
-                        if load.vacuum_due(n) {
-                            vacuum(&client, &sql).await;
-                        }
-                    }
+                    n => projected(&client, &sql, &load, n).await,
                 }
             }
         };
@@ -291,13 +285,7 @@ async fn help(pool: &Pool, sql: &Sql, load: &Load, drain: &Drain, lane: Lane) ->
         match step(taken, sql, &mut mark, i64::MAX, lane).await? {
             // What is queued is taken by the others.
             0 => tokio::time::sleep(GATHER_LOOK).await,
-            n => {
-                let n = usize::try_from(n).unwrap_or(usize::MAX);
-                load.projected(n);
-                if load.vacuum_due(n) {
-                    vacuum(taken, sql).await;
-                }
-            }
+            n => projected(taken, sql, load, n).await,
         }
         if pool.status().waiting > 0 {
             client = None;
@@ -306,11 +294,17 @@ async fn help(pool: &Pool, sql: &Sql, load: &Load, drain: &Drain, lane: Lane) ->
     Ok(())
 }
 
-/// Vacuums the queue (`SKIP_LOCKED`: a vacuum already running, by another replica or by
-/// autovacuum, does the same). A failure is left to autovacuum, which vacuums the queue
-/// anyway, only less often: the projection does not depend on it.
-async fn vacuum(client: &Client, sql: &Sql) {
-    let _ = client.batch_execute(&sql.vacuum_queue).await;
+/// After a batch of `n` plans left the queue: tells the writers waiting for room, and
+/// vacuums the queue every [`VACUUM_EVERY`] plans (`SKIP_LOCKED`: a vacuum already running,
+/// by another replica or by autovacuum, does the same). A failed vacuum is left to
+/// autovacuum, which vacuums the queue anyway, only less often: the projection does not
+/// depend on it.
+async fn projected(client: &Client, sql: &Sql, load: &Load, n: i64) {
+    let n = usize::try_from(n).unwrap_or(usize::MAX);
+    load.projected(n);
+    if load.vacuum_due(n) {
+        let _ = client.batch_execute(&sql.vacuum_queue).await;
+    }
 }
 
 /// Whether a helper may take a connection: nobody waits for one, and another stays free
