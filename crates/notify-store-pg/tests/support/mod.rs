@@ -64,7 +64,13 @@ pub(crate) async fn fresh_deferred_store() -> TestStore {
 /// A migrated store in a schema of its own, with `pool_size` connections and the given
 /// projection mode.
 pub(crate) async fn fresh_store_with(pool_size: usize, projection: Projection) -> TestStore {
-    let config = cluster().config(&fresh_schema()).with_pool_size(pool_size).with_projection(projection);
+    fresh_store_configured(|c| c.with_pool_size(pool_size).with_projection(projection)).await
+}
+
+/// A migrated store in a schema of its own, with the settings `configure` makes of the
+/// defaults.
+pub(crate) async fn fresh_store_configured(configure: impl FnOnce(PgConfig) -> PgConfig) -> TestStore {
+    let config = configure(cluster().config(&fresh_schema()));
     let store = PgStore::connect(&config).await.expect("cannot connect to the test database");
     TestStore { store, config }
 }
