@@ -10,7 +10,8 @@
 //! repositories with a few hot ones, 1 % redeliveries) in chunks of 200,000 deliveries,
 //! each generated before the clock starts, loads it into a fresh schema, and
 //! prints: apply throughput with one writer and with `--writers` concurrent writers (and the
-//! CPU each event costs this process and the database), the
+//! CPU each event costs this process and the database; for the concurrent phase also the WAL
+//! and the pages the server wrote per event, and its checkpoints), the
 //! latency of a bare single-row commit on the same server (the floor of any durable write),
 //! p50/p99 latency of each read query, and the database size per million events.
 //!
@@ -530,6 +531,56 @@ async fn caught_up(store: &PgStore) -> Duration {
     started.elapsed()
 }
 
+/// What the whole database server has written, from `pg_stat_bgwriter` (PostgreSQL 15 and
+/// 16) and the WAL's position: once the random indexes outgrow the buffer cache, the disk
+/// rather than the CPU sets the pace, and these say how far. Server-wide, so a run against
+/// a shared server counts its other traffic too.
+struct Disk {
+    wal: i64,
+    checkpoints_timed: i64,
+    checkpoints_requested: i64,
+    by_checkpointer: i64,
+    by_background_writer: i64,
+    by_backends: i64,
+}
+
+impl Disk {
+    async fn read(store: &PgStore) -> Option<Disk> {
+        let client = store.pool().get().await.ok()?;
+        let row = client
+            .query_one(
+                "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint, checkpoints_timed, \
+                 checkpoints_req, buffers_checkpoint, buffers_clean, buffers_backend FROM pg_stat_bgwriter",
+                &[],
+            )
+            .await
+            .ok()?;
+        Some(Disk {
+            wal: row.get(0),
+            checkpoints_timed: row.get(1),
+            checkpoints_requested: row.get(2),
+            by_checkpointer: row.get(3),
+            by_background_writer: row.get(4),
+            by_backends: row.get(5),
+        })
+    }
+
+    /// One line: what was written since `before`, for `events` events.
+    fn since(&self, before: &Disk, events: usize) -> String {
+        let per = |d: i64| d as f64 / events.max(1) as f64;
+        format!(
+            "disk: WAL {:.1} KB per event; checkpoints {} timed, {} requested (WAL full); \
+             8 KB pages written per event by the checkpointer {:.2}, the background writer {:.2}, the backends {:.2}",
+            per(self.wal - before.wal) / 1024.0,
+            self.checkpoints_timed - before.checkpoints_timed,
+            self.checkpoints_requested - before.checkpoints_requested,
+            per(self.by_checkpointer - before.by_checkpointer),
+            per(self.by_background_writer - before.by_background_writer),
+            per(self.by_backends - before.by_backends),
+        )
+    }
+}
+
 /// `held`: the time of the newest event a schema already holds, whose traffic is then
 /// generated again but not delivered; `--more` events continue it.
 async fn load(
@@ -622,6 +673,7 @@ async fn load(
     // its last, and stops while the next chunk is generated: the figures add the chunks up.
     const CHUNK: usize = 200_000;
     let (mut rest, mut acknowledged, mut seen, mut lag) = (0, Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    let disk_before = Disk::read(store).await;
     let mut cpu_spent = (0.0, Some(0.0));
     loop {
         let plans = chunk(&mut deliveries, CHUNK);
@@ -660,6 +712,10 @@ async fn load(
         rate(rest, seen),
         per_event(cpu_spent, rest)
     );
+    match (disk_before, Disk::read(store).await) {
+        (Some(before), Some(after)) => println!("{}", after.since(&before, rest)),
+        _ => println!("disk: not measured (no pg_stat_bgwriter)"),
+    }
     println!(
         "generating and translating the deliveries, outside the clock: {:.1} µs each",
         generating.as_secs_f64() * 1e6 / deliveries.delivered.max(1) as f64
