@@ -714,7 +714,7 @@ async fn load(
     );
     match (disk_before, Disk::read(store).await) {
         (Some(before), Some(after)) => println!("{}", after.since(&before, rest)),
-        _ => println!("disk: not measured (no pg_stat_bgwriter)"),
+        _ => println!("disk: not measured (pg_stat_bgwriter without the columns of PostgreSQL 15 and 16)"),
     }
     println!(
         "generating and translating the deliveries, outside the clock: {:.1} µs each",
