@@ -254,7 +254,7 @@ async fn a_steady_stream_from_one_sender_is_projected_as_it_comes() {
     let pg = support::fresh_store_configured(|mut c| {
         c.max_delay = std::time::Duration::from_secs(600);
         c.max_lag = 100_000;
-        c.with_projection(Projection::Deferred)
+        c.with_pool_size(4).with_projection(Projection::Deferred)
     })
     .await;
     let plans = stream(4_096);
