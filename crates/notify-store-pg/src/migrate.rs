@@ -88,6 +88,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "digest_pages_hashed",
         sql: include_str!("../migrations/0019_digest_pages_hashed.sql"),
     },
+    Migration {
+        version: 20,
+        name: "tag_history_covering",
+        sql: include_str!("../migrations/0020_tag_history_covering.sql"),
+    },
 ];
 
 /// The version a fully migrated schema is at.

@@ -55,7 +55,10 @@ async fn an_upgrade_from_the_previous_version_keeps_the_data() {
         .batch_execute(&format!(
             "INSERT INTO \"{s}\".events (id, at, action, registry, repository, digest, kind, counted, raw)
              VALUES ('old-1', '2026-01-01T00:00:00Z', 'pull', 'r', 'team/app', '{d}', 'manifest', true, '{{}}');
-             INSERT INTO \"{s}\".repositories (registry, name, pull_count) VALUES ('r', 'team/app', 1);",
+             INSERT INTO \"{s}\".repositories (registry, name, pull_count) VALUES ('r', 'team/app', 1);
+             INSERT INTO \"{s}\".tag_history (repo_id, tag, at, event_id, digest, actor)
+             SELECT id, '0.9', '2026-01-01T00:00:00Z', 'old-1', '{d}', 'alice'
+             FROM \"{s}\".repositories WHERE name = 'team/app';",
             d = test_digest(1)
         ))
         .await
@@ -66,6 +69,14 @@ async fn an_upgrade_from_the_previous_version_keeps_the_data() {
     let events = store.events(&EventQuery::default()).await.unwrap();
     assert_eq!(events.items.len(), 1);
     assert_eq!(events.items[0].id, "old-1");
+    let repo = notify_core::RepoRef { registry: "r".into(), repository: "team/app".parse().unwrap() };
+    let history = store
+        .tag_history(&repo, &"0.9".parse().unwrap(), &notify_core::PageRequest::first(10))
+        .await
+        .unwrap();
+    let kept: Vec<_> =
+        history.items.iter().map(|h| (h.event_id.as_str(), h.actor.as_deref(), h.digest.clone())).collect();
+    assert_eq!(kept, [("old-1", Some("alice"), Some(test_digest(1)))]);
 
     // And the upgraded schema takes new events beside the old ones.
     let plan = EventBuilder::push("new-1", time(10), "team/app")

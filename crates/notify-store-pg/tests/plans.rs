@@ -14,23 +14,19 @@ use notify_store_pg::Projection;
 /// statement the store prepares for a page after the first.
 #[tokio::test]
 async fn a_page_of_a_busy_digests_events_is_read_in_index_order_under_a_generic_plan() {
-    let pg = support::fresh_store_with(1, Projection::Inline).await;
-    let s = pg.schema().to_owned();
-    let client = pg.pool().get().await.expect("a connection");
     // 40,000 pulls of 20 layers, 2,000 each: every digest is busy, so that the plan is
     // chosen where it matters, and cheaper plans for a few rows do not stand in for it.
-    client
-        .batch_execute(&format!(
+    let (pg, s) = store_holding(|s| {
+        vec![format!(
             "INSERT INTO \"{s}\".events (id, at, action, registry, repository, digest, kind, counted, raw)
              SELECT 'e' || i, timestamptz '2026-01-01' + i * interval '1 second', 'pull', 'r', 'team/a',
                     'sha256:' || lpad(to_hex(i % 20), 64, 'a'),
                     'blob', false, '{{}}'
              FROM generate_series(1, 40000) AS i;
              ANALYZE \"{s}\".events;"
-        ))
-        .await
-        .expect("the log");
-    drop(client);
+        )]
+    })
+    .await;
     let busy: Digest = format!("sha256:{}7", "a".repeat(63)).parse().expect("a digest");
     let query = |page| EventQuery { digest: Some(busy.clone()), page, ..EventQuery::default() };
     let first = pg.events(&query(PageRequest::first(50))).await.expect("the first page");
@@ -42,10 +38,7 @@ async fn a_page_of_a_busy_digests_events_is_read_in_index_order_under_a_generic_
 
     let client = pg.pool().get().await.expect("the store's connection");
     let statement = prepared(&client, &[&format!("FROM \"{s}\".events"), "(at, id) <"]).await;
-    client
-        .batch_execute(&format!("SET plan_cache_mode = force_generic_plan; PREPARE page AS {statement};"))
-        .await
-        .expect("the store's statement, prepared again");
+    prepare_generic(&client, &[("page", &statement)]).await;
     let plan = explain(&client, &format!("EXECUTE page('{busy}', '2027-01-01', 'z', 51)")).await;
     assert!(plan.contains("events_digest_hash"), "not the index by digest:\n{plan}");
     assert!(!plan.contains("Sort"), "the digest's rows are sorted:\n{plan}");
@@ -57,12 +50,9 @@ async fn a_page_of_a_busy_digests_events_is_read_in_index_order_under_a_generic_
 #[tokio::test]
 async fn the_pages_of_a_busy_digests_repositories_and_referrers_are_read_in_index_order_under_a_generic_plan()
 {
-    let pg = support::fresh_store_with(1, Projection::Inline).await;
-    let s = pg.schema().to_owned();
     // 20 digests, each held by the same 2,000 repositories and referenced by 2,000 manifests.
-    let client = pg.pool().get().await.expect("a connection");
-    client
-        .batch_execute(&format!(
+    let (pg, s) = store_holding(|s| {
+        vec![format!(
             "INSERT INTO \"{s}\".repositories (registry, name)
              SELECT 'r', 'team/' || lpad(i::text, 4, '0') FROM generate_series(1, 2000) AS i;
              INSERT INTO \"{s}\".links (repo_id, registry, name, digest)
@@ -73,10 +63,9 @@ async fn the_pages_of_a_busy_digests_repositories_and_referrers_are_read_in_inde
              FROM generate_series(1, 2000) AS p, generate_series(0, 19) AS d;
              ANALYZE \"{s}\".links;
              ANALYZE \"{s}\".content_references;"
-        ))
-        .await
-        .expect("the links and references");
-    drop(client);
+        )]
+    })
+    .await;
     let busy: Digest = format!("sha256:{}7", "a".repeat(63)).parse().expect("a digest");
     let first = PageRequest::first(100);
     let repositories = pg.digest_repositories(&busy, &first).await.expect("the repositories");
@@ -86,14 +75,7 @@ async fn the_pages_of_a_busy_digests_repositories_and_referrers_are_read_in_inde
     let client = pg.pool().get().await.expect("the store's connection");
     let links = prepared(&client, &[&format!("FROM \"{s}\".links l")]).await;
     let references = prepared(&client, &[&format!("FROM \"{s}\".content_references c WHERE")]).await;
-    client
-        .batch_execute(&format!(
-            "SET plan_cache_mode = force_generic_plan;
-             PREPARE repositories AS {links};
-             PREPARE referrers AS {references};"
-        ))
-        .await
-        .expect("the store's statements, prepared again");
+    prepare_generic(&client, &[("repositories", &links), ("referrers", &references)]).await;
     let after = repositories.items[99].repository.to_string();
     for (query, index) in [
         (format!("EXECUTE repositories('{busy}', 'r', '{after}', 101)"), "links_digest_hash"),
@@ -106,6 +88,69 @@ async fn the_pages_of_a_busy_digests_repositories_and_referrers_are_read_in_inde
         assert!(plan.contains(index), "not {index}:\n{plan}");
         assert!(!plan.contains("Sort"), "the digest's rows are sorted:\n{plan}");
     }
+}
+
+/// A page of a repository's tags at an instant and a page of a tag's history (migration 20)
+/// read the history from its primary key alone, where one repository's entries lie
+/// together, and not from the table's pages, where they lie among every other
+/// repository's: checked on the statements the store prepares.
+#[tokio::test]
+async fn a_tags_history_is_read_from_its_index_alone_under_a_generic_plan() {
+    // 500 tags of one repository, each set four times; the history vacuumed, as autovacuum
+    // does a table only ever inserted into, so that its pages are all-visible.
+    let (pg, s) = store_holding(|s| {
+        vec![
+            format!(
+                "INSERT INTO \"{s}\".repositories (registry, name) VALUES ('r', 'team/a');
+                 INSERT INTO \"{s}\".tag_history (repo_id, tag, at, event_id, digest, actor)
+                 SELECT r.id, 't' || lpad(t::text, 3, '0'), timestamptz '2026-01-01' + (t * 4 + n) * interval '1 minute',
+                        'e' || t || '-' || n, 'sha256:' || lpad(to_hex(n), 64, 'a'), 'alice'
+                 FROM \"{s}\".repositories r, generate_series(1, 500) AS t, generate_series(0, 3) AS n;
+                 INSERT INTO \"{s}\".tags (repo_id, tag, set_at, set_event, digest)
+                 SELECT DISTINCT ON (repo_id, tag) repo_id, tag, at, event_id, digest
+                 FROM \"{s}\".tag_history ORDER BY repo_id, tag, at DESC, event_id DESC;
+                 ANALYZE \"{s}\".tags;"
+            ),
+            format!("VACUUM (ANALYZE) \"{s}\".tag_history"),
+        ]
+    })
+    .await;
+    let repo = notify_core::RepoRef { registry: "r".into(), repository: "team/a".parse().expect("a name") };
+    let tag = "t250".parse().expect("a tag");
+    let instant = notify_core::Timestamp::from_unix_micros(1_767_225_600_000_000 + 1_000 * 60_000_000);
+    let at = pg.tags_at(&repo, instant, &PageRequest::first(100)).await.expect("the tags at an instant");
+    let history = pg.tag_history(&repo, &tag, &PageRequest::first(10)).await.expect("a tag's history");
+    assert_eq!((at.items.len(), history.items.len()), (100, 4));
+
+    let client = pg.pool().get().await.expect("the store's connection");
+    let tags_at = prepared(&client, &[&format!("FROM \"{s}\".tags t CROSS JOIN LATERAL")]).await;
+    let page = prepared(&client, &[&format!("FROM \"{s}\".tag_history h")]).await;
+    prepare_generic(&client, &[("tags_at", &tags_at), ("page", &page)]).await;
+    for query in [
+        "EXECUTE tags_at('r', 'team/a', '2026-01-01T16:40:00Z', 101)",
+        "EXECUTE page('r', 'team/a', 't250', 11)",
+    ] {
+        let plan = explain(&client, query).await;
+        assert!(
+            plan.contains("Index Only Scan Backward using tag_history_pkey"),
+            "not the key alone:\n{plan}"
+        );
+        let from_table = plan.lines().any(|l| l.contains("Index Scan") && l.contains("tag_history"));
+        assert!(!from_table, "the history's table is read:\n{plan}");
+    }
+}
+
+/// A store of its own, holding the rows `batches` writes: each batch one implicit
+/// transaction (a `VACUUM` must be a batch of its own). With the store's schema name.
+async fn store_holding(batches: impl FnOnce(&str) -> Vec<String>) -> (support::TestStore, String) {
+    let pg = support::fresh_store_with(1, Projection::Inline).await;
+    let s = pg.schema().to_owned();
+    let client = pg.pool().get().await.expect("a connection");
+    for batch in batches(&s) {
+        client.batch_execute(&batch).await.expect("the test's rows");
+    }
+    drop(client);
+    (pg, s)
 }
 
 /// The text of the one statement prepared on `client` (by the store, whose connection it
@@ -121,6 +166,16 @@ async fn prepared(client: &tokio_postgres::Client, parts: &[&str]) -> String {
     let found: Vec<&String> = statements.iter().filter(|q| parts.iter().all(|p| q.contains(p))).collect();
     assert_eq!(found.len(), 1, "not one statement with {parts:?} among {statements:#?}");
     found[0].clone()
+}
+
+/// Prepares each `(name, statement)` again on `client`, under the generic plan a prepared
+/// statement may run from its sixth call on.
+async fn prepare_generic(client: &tokio_postgres::Client, statements: &[(&str, &str)]) {
+    let mut batch = String::from("SET plan_cache_mode = force_generic_plan;");
+    for (name, statement) in statements {
+        batch.push_str(&format!(" PREPARE {name} AS {statement};"));
+    }
+    client.batch_execute(&batch).await.expect("the store's statements, prepared again");
 }
 
 /// The plan of `statement`, printed for the test's output.
