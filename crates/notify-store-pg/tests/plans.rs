@@ -117,7 +117,8 @@ async fn a_tags_history_is_read_from_its_index_alone_under_a_generic_plan() {
     .await;
     let repo = notify_core::RepoRef { registry: "r".into(), repository: "team/a".parse().expect("a name") };
     let tag = "t250".parse().expect("a tag");
-    let instant = notify_core::Timestamp::from_unix_micros(1_767_225_600_000_000 + 1_000 * 60_000_000);
+    // After the 250th tag's first set: tags t001–t250 pointed at something then.
+    let instant: notify_core::Timestamp = "2026-01-01T16:40:00Z".parse().expect("an instant");
     let at = pg.tags_at(&repo, instant, &PageRequest::first(100)).await.expect("the tags at an instant");
     let history = pg.tag_history(&repo, &tag, &PageRequest::first(10)).await.expect("a tag's history");
     assert_eq!((at.items.len(), history.items.len()), (100, 4));
