@@ -93,6 +93,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "tag_history_covering",
         sql: include_str!("../migrations/0020_tag_history_covering.sql"),
     },
+    Migration {
+        version: 21,
+        name: "queue_taken_once",
+        sql: include_str!("../migrations/0021_queue_taken_once.sql"),
+    },
 ];
 
 /// The version a fully migrated schema is at.

@@ -18,10 +18,12 @@ impl PgStore {
     pub(crate) async fn prune(&self, before: Timestamp) -> Result<u64, StorageError> {
         let s = &self.sql.schema;
         // SKIP LOCKED: two replicas pruning at once share the work instead of queueing
-        // behind each other's slices.
+        // behind each other's slices. `= ANY (ARRAY(…))`: the slice is chosen once, by an
+        // init plan; an `IN` may be planned as a semi join that runs the locked subquery
+        // again for each row of the log (migration 21 tells how the queue met that plan).
         let sql = format!(
-            "DELETE FROM {s}.events WHERE id IN \
-             (SELECT id FROM {s}.events WHERE at < $1 ORDER BY at, id LIMIT $2 FOR UPDATE SKIP LOCKED)"
+            "DELETE FROM {s}.events WHERE id = ANY (ARRAY( \
+             SELECT id FROM {s}.events WHERE at < $1 ORDER BY at, id LIMIT $2 FOR UPDATE SKIP LOCKED))"
         );
         let client = self.client().await?;
         let stmt = client.prepare_cached(&sql).await.map_err(|e| classify("preparing a prune", e))?;

@@ -1,6 +1,6 @@
-//! The plans PostgreSQL chooses for the reads whose cost must not grow with the log: checked
-//! with `EXPLAIN` on a log of busy digests, under the generic plan a prepared
-//! statement runs from its sixth call on.
+//! The plans PostgreSQL chooses for the reads whose cost must not grow with the log, checked
+//! with `EXPLAIN` under the generic plan a prepared statement runs from its sixth call on,
+//! and for the projection's take from the queue, checked by what a batch takes.
 
 mod support;
 
@@ -139,6 +139,49 @@ async fn a_tags_history_is_read_from_its_index_alone_under_a_generic_plan() {
         let from_table = plan.lines().any(|l| l.contains("Index Scan") && l.contains("tag_history"));
         assert!(!from_table, "the history's table is read:\n{plan}");
     }
+}
+
+/// A batch of the projection (`project_lane`, migration 21) takes the oldest `n` queued rows
+/// of its lane and no more, under a generic plan made while the queue's file was empty, as
+/// it is after a vacuum truncated a drained queue. With the queue outside a semi join and
+/// the locked subquery run again for each of its rows, the batch took every row of its lane,
+/// in time growing with the queue times the batch.
+#[tokio::test]
+async fn a_projection_batch_takes_its_rows_once_under_a_plan_made_on_an_empty_queue() {
+    let (pg, s) = store_holding(|s| vec![format!("VACUUM \"{s}\".pending")]).await;
+    let client = pg.pool().get().await.expect("the store's connection");
+    let pages: i64 = client
+        .query_one(&format!("SELECT pg_relation_size('\"{s}\".pending') / 8192"), &[])
+        .await
+        .expect("the queue's size")
+        .get(0);
+    assert_eq!(pages, 0, "the queue's file is not empty");
+    // Lane 0 of 2: the batch is taken from the even lanes' rows.
+    let take = format!("SELECT taken FROM \"{s}\".project_lane(512, 0, 9223372036854775807, 2, 0)");
+    // The first call makes the plan, on the empty queue.
+    assert_eq!(client.query_one(&take, &[]).await.expect("a batch").get::<_, i32>(0), 0);
+    client
+        .batch_execute(&format!(
+            "INSERT INTO \"{s}\".pending (id, lane, commands)
+             SELECT 'e' || i, i, '[]' FROM generate_series(1, 4000) AS i"
+        ))
+        .await
+        .expect("4,000 queued rows");
+    assert_eq!(
+        client.query_one(&take, &[]).await.expect("a batch").get::<_, i32>(0),
+        512,
+        "not one batch of 512 of the 2,000 rows of lane 0"
+    );
+    // Lane 0 holds e2, e4, … e4000: e1026 is the oldest left after the first 512.
+    let left = client
+        .query_one(
+            &format!("SELECT count(*), min(substr(id, 2)::integer) FROM \"{s}\".pending WHERE lane % 2 = 0"),
+            &[],
+        )
+        .await
+        .expect("the queue");
+    let left: (i64, i32) = (left.get(0), left.get(1));
+    assert_eq!(left, (1488, 1026), "not the oldest 512 rows of lane 0 taken");
 }
 
 /// A store of its own, holding the rows `batches` writes: each batch one implicit
