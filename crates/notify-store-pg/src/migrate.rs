@@ -98,6 +98,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "queue_taken_once",
         sql: include_str!("../migrations/0021_queue_taken_once.sql"),
     },
+    Migration {
+        version: 22,
+        name: "queue_kept_whole",
+        sql: include_str!("../migrations/0022_queue_kept_whole.sql"),
+    },
 ];
 
 /// The version a fully migrated schema is at.

@@ -143,12 +143,13 @@ async fn a_tags_history_is_read_from_its_index_alone_under_a_generic_plan() {
 
 /// A batch of the projection (`project_lane`, migration 21) takes the oldest `n` queued rows
 /// of its lane and no more, under a generic plan made while the queue's file was empty, as
-/// it is after a vacuum truncated a drained queue. With the queue outside a semi join and
+/// it was after a vacuum truncated a drained queue (which migration 22 stops, but which a
+/// `VACUUM (TRUNCATE)` by hand still does). With the queue outside a semi join and
 /// the locked subquery run again for each of its rows, the batch took every row of its lane,
 /// in time growing with the queue times the batch.
 #[tokio::test]
 async fn a_projection_batch_takes_its_rows_once_under_a_plan_made_on_an_empty_queue() {
-    let (pg, s) = store_holding(|s| vec![format!("VACUUM \"{s}\".pending")]).await;
+    let (pg, s) = store_holding(|s| vec![format!("VACUUM (TRUNCATE) \"{s}\".pending")]).await;
     let client = pg.pool().get().await.expect("the store's connection");
     let pages: i64 = client
         .query_one(&format!("SELECT pg_relation_size('\"{s}\".pending') / 8192"), &[])
