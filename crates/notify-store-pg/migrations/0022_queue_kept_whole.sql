@@ -9,5 +9,8 @@
 -- truncation. And a drained queue truncated to nothing is what the projection's take
 -- (migration 21) once planned on, as a table of no rows. The queue empties itself within
 -- seconds: its pages are reused at once, by the next inserts, and a few tens of
--- megabytes kept are cheaper than any of this.
+-- megabytes kept are cheaper than any of this. Seven 1 M loads in a cluster of our own
+-- (2026-12-07, night), alternated: the projectors' 49 vacuums of the queue took 0.55–0.67 s
+-- in all, 28 ms at most, with this; 0.76–11.6 s in all, 0.12–4.1 s at most, without it.
+-- The load's rate moved less than the machine drifted between the runs.
 ALTER TABLE pending SET (vacuum_truncate = false);
