@@ -14,7 +14,6 @@ async fn a_vacuum_of_the_drained_queue_keeps_its_pages() {
     let pg = support::fresh_store_with(1, Projection::Deferred).await;
     let s = pg.schema().to_owned();
     let client = pg.pool().get().await.expect("a connection");
-    let size = format!("SELECT pg_relation_size('\"{s}\".pending') / 8192");
     client
         .batch_execute(&format!(
             "INSERT INTO \"{s}\".pending (id, lane, commands)
@@ -23,9 +22,9 @@ async fn a_vacuum_of_the_drained_queue_keeps_its_pages() {
         ))
         .await
         .expect("a queue filled and drained");
-    let filled: i64 = client.query_one(&size, &[]).await.expect("the queue's size").get(0);
+    let filled = pg.queue_pages().await;
     client.batch_execute(&format!("VACUUM \"{s}\".pending")).await.expect("the queue vacuumed");
-    let vacuumed: i64 = client.query_one(&size, &[]).await.expect("the queue's size").get(0);
+    let vacuumed = pg.queue_pages().await;
     eprintln!("the queue's pages: {filled} filled, {vacuumed} after its vacuum");
     assert!(filled > 10, "the queue took {filled} pages");
     assert_eq!(vacuumed, filled, "the drained queue was truncated");

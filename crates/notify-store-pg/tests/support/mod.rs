@@ -136,4 +136,15 @@ impl TestStore {
         );
         client.query_one(&sql, &[]).await.expect("counting dangling references").get(0)
     }
+
+    /// The pages of the queue's file: none in a fresh store, and none after a vacuum
+    /// truncated it.
+    pub(crate) async fn queue_pages(&self) -> i64 {
+        // A connection of its own, like `dangling_references`: the store's may all be taken.
+        let (client, conn) =
+            tokio_postgres::connect(&self.config.url, tokio_postgres::NoTls).await.expect("a connection");
+        tokio::spawn(conn);
+        let sql = format!("SELECT pg_relation_size('\"{}\".pending') / 8192", self.config.schema);
+        client.query_one(&sql, &[]).await.expect("the queue's size").get(0)
+    }
 }
