@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use notify_bench::{body, events};
-use notify_pg_cluster::{Cluster, Durability, cpu_seconds};
+use notify_pg_cluster::{Cluster, Durability, cpu_seconds, huge_page_bytes};
 use sender::{Connection, Request};
 
 mod sender;
@@ -486,6 +486,10 @@ async fn ingest(
             cpu_concurrent.per_event(cpu_serial, concurrent)
         );
         println!("| server RSS: idle / peak / after | {idle:.1} / {peak:.1} / {after:.1} MiB |");
+        if let Some(bytes) = database.and_then(huge_page_bytes) {
+            let pages = if bytes > 0 { "huge pages" } else { "4 KB pages" };
+            println!("| database's shared memory | in {pages} |");
+        }
     }
 }
 

@@ -117,6 +117,24 @@ pub fn cpu_seconds(pid: u32, children: bool) -> f64 {
     own + reaped + live
 }
 
+/// How much of a PostgreSQL server's memory is in huge pages, in bytes, read from the
+/// `HugetlbPages` of its postmaster (`/proc/<pid>/status`); `None` when that cannot be read.
+///
+/// With the default `huge_pages = try`, PostgreSQL puts its shared memory in huge pages only
+/// when the kernel has enough reserved (`vm.nr_hugepages`), and says nothing either way; a
+/// benchmark prints this so that its figures say which they had (see `docs/user-guide.md`:
+/// every backend otherwise maps the buffer cache a 4 KB page at a time).
+///
+/// ```
+/// // Not a PostgreSQL server, but any process answers: no huge pages.
+/// assert_eq!(notify_pg_cluster::huge_page_bytes(std::process::id()), Some(0));
+/// ```
+pub fn huge_page_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb = status.lines().find_map(|l| l.strip_prefix("HugetlbPages:"))?;
+    kb.trim().trim_end_matches("kB").trim().parse::<u64>().ok().map(|kb| kb * 1024)
+}
+
 /// A running server on a data directory of its own.
 #[derive(Debug)]
 pub struct Cluster {

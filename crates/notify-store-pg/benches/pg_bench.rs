@@ -792,7 +792,8 @@ async fn main() {
         .expect("a connection")
         .query(
             "SELECT name || ' ' || current_setting(name) FROM pg_settings WHERE name IN \
-             ('fsync', 'shared_buffers', 'max_wal_size', 'checkpoint_timeout', 'wal_compression') ORDER BY name",
+             ('fsync', 'huge_pages', 'shared_buffers', 'max_wal_size', 'checkpoint_timeout', 'wal_compression') \
+             ORDER BY name",
             &[],
         )
         .await
@@ -800,7 +801,6 @@ async fn main() {
         .iter()
         .map(|row| row.get(0))
         .collect();
-    println!("settings: {}", settings.join(", "));
 
     // The server's process, for its CPU: our own cluster's, or one on this machine whose data
     // directory this process can read.
@@ -817,6 +817,15 @@ async fn main() {
                 .and_then(|pid| pid.lines().next()?.trim().parse().ok())
         }
     };
+    // Whether the buffer cache is in huge pages changes the database's CPU per event by a
+    // third on this machine (`docs/benchmarks.md`), and PostgreSQL does not say which it got.
+    let pages = match database.and_then(notify_pg_cluster::huge_page_bytes) {
+        Some(0) => "shared memory in 4 KB pages".to_owned(),
+        Some(_) => "shared memory in huge pages".to_owned(),
+        None => "shared memory in pages of unknown size".to_owned(),
+    };
+    println!("settings: {}, {pages}", settings.join(", "));
+
     // The newest event's time, from the index by time: counting 10 M rows would fill the
     // caches with the log and spoil what is measured next.
     let newest: Option<i64> = match store
