@@ -20,6 +20,10 @@ pub struct ServerSettings {
     pub checkpoint_timeout: i64,
     /// `wal_compression` (`off`, `pglz`, `lz4`, `zstd`).
     pub wal_compression: String,
+    /// Whether the shared memory is in huge pages, where the server says: `Some(false)` when
+    /// `huge_pages` is `off`, else PostgreSQL 17's `huge_pages_status`; `None` from
+    /// PostgreSQL 15 and 16 under the default `huge_pages = try`, which do not tell.
+    pub huge_pages: Option<bool>,
 }
 
 /// One setting below what sustained traffic needs.
@@ -52,6 +56,7 @@ impl ServerSettings {
     ///     max_wal_size: 1 << 30,
     ///     checkpoint_timeout: 300,
     ///     wal_compression: "off".to_owned(),
+    ///     huge_pages: None,
     /// };
     /// let advice: Vec<&str> = defaults.advice().iter().map(|a| a.setting).collect();
     /// assert_eq!(advice, ["shared_buffers", "max_wal_size", "checkpoint_timeout", "wal_compression"]);
@@ -82,6 +87,15 @@ impl ServerSettings {
         if self.wal_compression == "off" {
             advice.push(Advice { setting: "wal_compression", current: "off".to_owned(), advised: "lz4" });
         }
+        // A backend maps each page of the buffer cache it touches: in 4 KB pages that is a
+        // fault per page per connection and a TLB that covers little of a large cache.
+        if self.huge_pages == Some(false) && self.shared_buffers >= GIB {
+            advice.push(Advice {
+                setting: "huge_pages",
+                current: "off".to_owned(),
+                advised: "on, with vm.nr_hugepages reserving shared_buffers",
+            });
+        }
         advice
     }
 }
@@ -104,7 +118,9 @@ pub(crate) async fn read(client: &tokio_postgres::Client) -> Result<ServerSettin
             "SELECT pg_size_bytes(current_setting('shared_buffers')), \
                     pg_size_bytes(current_setting('max_wal_size')), \
                     (SELECT setting::bigint FROM pg_settings WHERE name = 'checkpoint_timeout'), \
-                    current_setting('wal_compression')",
+                    current_setting('wal_compression'), \
+                    current_setting('huge_pages'), \
+                    current_setting('huge_pages_status', true)",
             &[],
         )
         .await?;
@@ -113,6 +129,11 @@ pub(crate) async fn read(client: &tokio_postgres::Client) -> Result<ServerSettin
         max_wal_size: row.get(1),
         checkpoint_timeout: row.get(2),
         wal_compression: row.get(3),
+        huge_pages: match (row.get::<_, String>(4).as_str(), row.get::<_, Option<String>>(5).as_deref()) {
+            ("off", _) | (_, Some("off")) => Some(false),
+            (_, Some("on")) => Some(true),
+            _ => None,
+        },
     })
 }
 
@@ -126,6 +147,7 @@ mod tests {
             max_wal_size: 16 * GIB,
             checkpoint_timeout: 900,
             wal_compression: "lz4".to_owned(),
+            huge_pages: Some(true),
         }
     }
 
@@ -145,6 +167,22 @@ mod tests {
         assert_eq!(short.advice().iter().map(|a| a.current.as_str()).collect::<Vec<_>>(), ["300s"]);
         let other = ServerSettings { wal_compression: "pglz".to_owned(), ..advised() };
         assert_eq!(other.advice(), []);
+    }
+
+    #[test]
+    fn huge_pages_are_advised_only_when_known_to_be_off_under_a_large_cache() {
+        let off = ServerSettings { huge_pages: Some(false), ..advised() };
+        assert_eq!(
+            off.advice().iter().map(ToString::to_string).collect::<Vec<_>>(),
+            [
+                "huge_pages is off; under sustained traffic set it to on, with vm.nr_hugepages reserving shared_buffers"
+            ]
+        );
+        let unknown = ServerSettings { huge_pages: None, ..advised() };
+        assert_eq!(unknown.advice(), []);
+        // Under 1 GB of buffers the cache's own advice comes first, and the pages matter little.
+        let small = ServerSettings { shared_buffers: 512 * MIB, huge_pages: Some(false), ..advised() };
+        assert_eq!(small.advice().iter().map(|a| a.setting).collect::<Vec<_>>(), ["shared_buffers"]);
     }
 
     #[test]
