@@ -117,8 +117,9 @@ pub fn cpu_seconds(pid: u32, children: bool) -> f64 {
     own + reaped + live
 }
 
-/// How much of a PostgreSQL server's memory is in huge pages, in bytes, read from the
-/// `HugetlbPages` of its postmaster (`/proc/<pid>/status`); `None` when that cannot be read.
+/// The huge pages a process has mapped, in bytes (`HugetlbPages` in `/proc/<pid>/status`);
+/// `None` when that cannot be read. A PostgreSQL postmaster maps some at once when its
+/// shared memory is in huge pages, and none when it is in the kernel's 4 KB pages.
 ///
 /// With the default `huge_pages = try`, PostgreSQL puts its shared memory in huge pages only
 /// when the kernel has enough reserved (`vm.nr_hugepages`), and says nothing either way; a

@@ -817,8 +817,8 @@ async fn main() {
                 .and_then(|pid| pid.lines().next()?.trim().parse().ok())
         }
     };
-    // Whether the buffer cache is in huge pages changes the database's CPU per event by a
-    // third on this machine (`docs/benchmarks.md`), and PostgreSQL does not say which it got.
+    // Whether the buffer cache is in huge pages changed the database's CPU per event by up to
+    // a third at 1 M events here (`docs/benchmarks.md`), and PostgreSQL does not say which.
     let pages = match database.and_then(notify_pg_cluster::huge_page_bytes) {
         Some(0) => "shared memory in 4 KB pages".to_owned(),
         Some(_) => "shared memory in huge pages".to_owned(),
